@@ -1,0 +1,90 @@
+"""errno -> D. J. Bernstein's error wording (error_str in ucspi-tcp and qmail alike).
+
+Shared by tcpserver and qmail, as djb's error.c is; spec/ucspi-tcp.md §1.15.
+"""
+import errno
+
+_TEXTS = {
+    errno.EINTR: "interrupted system call",
+    errno.ENOMEM: "out of memory",
+    errno.ENOENT: "file does not exist",
+    errno.ETXTBSY: "text busy",
+    errno.EIO: "input/output error",
+    errno.EEXIST: "file already exists",
+    errno.ETIMEDOUT: "timed out",
+    errno.EINPROGRESS: "operation in progress",
+    errno.EAGAIN: "temporary failure",  # == EWOULDBLOCK on Linux; §1.15 verified this text
+    errno.EPIPE: "broken pipe",
+    errno.EPERM: "permission denied",
+    errno.EACCES: "access denied",
+    errno.ENXIO: "device not configured",
+    errno.EFAULT: "bad address",
+    errno.EBADF: "file descriptor not open",
+    errno.ECHILD: "no child processes",
+    errno.EDEADLK: "operation would cause deadlock",
+    errno.ENOTDIR: "not a directory",
+    errno.EISDIR: "is a directory",
+    errno.ENOEXEC: "exec format error",
+    errno.E2BIG: "argument list too long",
+    errno.ENFILE: "system cannot open more files",
+    errno.EMFILE: "process cannot open more files",
+    errno.ENOSPC: "out of disk space",
+    errno.ESPIPE: "unseekable descriptor",
+    errno.EROFS: "read-only file system",
+    errno.EMLINK: "too many links",
+    errno.EDOM: "input out of range",
+    errno.ERANGE: "output out of range",
+    errno.EALREADY: "operation already in progress",
+    errno.ENOTSOCK: "not a socket",
+    errno.EDESTADDRREQ: "destination address required",
+    errno.EMSGSIZE: "message too long",
+    errno.EPROTOTYPE: "incorrect protocol type",
+    errno.ENOPROTOOPT: "protocol not available",
+    errno.EPROTONOSUPPORT: "protocol not supported",
+    errno.ESOCKTNOSUPPORT: "socket type not supported",
+    errno.EOPNOTSUPP: "operation not supported",
+    errno.EPFNOSUPPORT: "protocol family not supported",
+    errno.EAFNOSUPPORT: "address family not supported",
+    errno.EADDRINUSE: "address already used",
+    errno.EADDRNOTAVAIL: "address not available",
+    errno.ENETDOWN: "network down",
+    errno.ENETUNREACH: "network unreachable",
+    errno.ENETRESET: "network reset",
+    errno.ECONNABORTED: "connection aborted",
+    errno.ECONNRESET: "connection reset",
+    errno.ENOBUFS: "out of buffer space",
+    errno.EISCONN: "already connected",
+    errno.ENOTCONN: "not connected",
+    errno.ESHUTDOWN: "socket shut down",
+    errno.ETOOMANYREFS: "too many references",
+    errno.ECONNREFUSED: "connection refused",
+    errno.ELOOP: "symbolic link loop",
+    errno.ENAMETOOLONG: "file name too long",
+    errno.EHOSTDOWN: "host down",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.ENOTEMPTY: "directory not empty",
+    errno.EUSERS: "too many users",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.ESTALE: "stale NFS file handle",
+    errno.EREMOTE: "too many levels of remote in path",
+    errno.ENOLCK: "no locks available",
+    errno.ENOSYS: "system call not available",
+    errno.EILSEQ: "illegal byte sequence",
+    errno.EPROTO: "protocol error",
+    errno.ESRCH: "no such process",
+    errno.EINVAL: "invalid argument",
+    errno.EXDEV: "cross-device link",
+    errno.ENOTBLK: "not a block device",
+    errno.EBUSY: "device busy",
+    errno.ENOTTY: "not a tty",
+    errno.EFBIG: "file too big",
+    errno.ENODEV: "device not configured",
+}
+
+
+def djb_error(err: BaseException | int | None) -> str:
+    """The djb text for an OSError (or errno number); 'unknown error' otherwise."""
+    number = err if isinstance(err, int) else getattr(err, "errno", None)
+    if number == 0:
+        return "no error"
+    return _TEXTS.get(number, "unknown error")
