@@ -1,50 +1,7 @@
-"""Shared test helpers: the C reference programs, our console scripts, a scratch $QMAILHOME.
-
-Area-specific fixtures live in the conftest.py of their own test folder.
-"""
-import os
-import shutil
-import sys
-from pathlib import Path
-
+"""Fixtures shared by every test folder; helpers live in tests/support.py."""
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent          # the venv's console scripts
-
-
-def require_reference() -> bool:
-    return os.environ.get("REQUIRE_REFERENCE") == "1"
-
-
-def reference(name: str) -> str:
-    """Absolute path of Debian's C program NAME; skips (or fails under REQUIRE_REFERENCE=1)."""
-    path = Path("/usr/bin") / name
-    if path.exists():
-        return str(path)
-    reason = f"C reference {path} is absent (apt-get install ucspi-tcp)"
-    if require_reference():
-        pytest.fail(reason + " and REQUIRE_REFERENCE=1")
-    pytest.skip(reason)
-
-
-def system_tool(name: str, package: str) -> str:
-    """A Debian tool used as a real client (swaks, mpop, cdb); skip/fail like reference()."""
-    path = shutil.which(name)
-    if path:
-        return path
-    reason = f"{name} is absent (apt-get install {package})"
-    if require_reference():
-        pytest.fail(reason + " and REQUIRE_REFERENCE=1")
-    pytest.skip(reason)
-
-
-def ours(name: str) -> str:
-    """Absolute path of our console script NAME in the environment running the tests."""
-    path = BIN / name
-    if not path.exists():
-        pytest.fail(f"our {name} is not installed in {BIN} (run make test)")
-    return str(path)
+from support import Server, run_tcpserver, stop  # noqa: F401  (re-exported for tests)
 
 
 @pytest.fixture
@@ -54,3 +11,12 @@ def qmail_home(tmp_path, monkeypatch):
     (home / "control").mkdir(parents=True)
     monkeypatch.setenv("QMAILHOME", str(home))
     return home
+
+
+@pytest.fixture
+def tcpserver_factory(tmp_path):
+    """Call with (options, program, **kw) inside a `with`: yields a running Server."""
+    def factory(options, program, **kw):
+        kw.setdefault("log", tmp_path / "tcpserver.log")
+        return run_tcpserver(options, program, **kw)
+    return factory

@@ -1,18 +1,54 @@
-"""e2e helpers: start a tcpserver on 127.0.0.1 with -1 and port 0, stop it by its PID.
-
-TEST_TCPSERVER=/usr/bin/tcpserver runs the same tests under the C tcpserver.
+"""Shared test helpers (import as `support`): the C reference programs, our console scripts,
+tcpserver on 127.0.0.1 for e2e tests. Fixtures are in conftest.py files.
 """
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from conftest import ours
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent          # the venv's console scripts
+
+
+def require_reference() -> bool:
+    return os.environ.get("REQUIRE_REFERENCE") == "1"
+
+
+def reference(name: str) -> str:
+    """Absolute path of Debian's C program NAME; skips (or fails under REQUIRE_REFERENCE=1)."""
+    path = Path("/usr/bin") / name
+    if path.exists():
+        return str(path)
+    reason = f"C reference {path} is absent (apt-get install ucspi-tcp)"
+    if require_reference():
+        pytest.fail(reason + " and REQUIRE_REFERENCE=1")
+    pytest.skip(reason)
+
+
+def system_tool(name: str, package: str) -> str:
+    """A Debian tool used as a real client (swaks, mpop, cdb); skip/fail like reference()."""
+    path = shutil.which(name)
+    if path:
+        return path
+    reason = f"{name} is absent (apt-get install {package})"
+    if require_reference():
+        pytest.fail(reason + " and REQUIRE_REFERENCE=1")
+    pytest.skip(reason)
+
+
+def ours(name: str) -> str:
+    """Absolute path of our console script NAME in the environment running the tests."""
+    path = BIN / name
+    if not path.exists():
+        pytest.fail(f"our {name} is not installed in {BIN} (run make test)")
+    return str(path)
 
 
 @dataclass
@@ -67,12 +103,3 @@ def stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
         os.killpg(proc.pid, signal.SIGKILL)   # children the server left running
     if proc.stdout:
         proc.stdout.close()
-
-
-@pytest.fixture
-def tcpserver_factory(tmp_path):
-    """Call with (options, program, **kw) inside a `with`: yields a running Server."""
-    def factory(options, program, **kw):
-        kw.setdefault("log", tmp_path / "tcpserver.log")
-        return run_tcpserver(options, program, **kw)
-    return factory
