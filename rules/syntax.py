@@ -1,0 +1,94 @@
+"""Rules text -> Rule(keys, deny, env, lineno): the language of tcprules (spec/ucspi-tcp.md §2.2-§2.3).
+
+Pure: bytes in, rules out. A line the C tcprules rejects raises ParseError carrying the text the C
+program prints (the line with trailing spaces/tabs/newlines removed, cut at its first NUL).
+"""
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+_ULONG = 1 << 64            # djb's scan_ulong wraps silently
+
+
+class ParseError(Exception):
+    def __init__(self, line: bytes, lineno: int) -> None:
+        super().__init__(line)
+        self.line = line.split(b"\0", 1)[0]     # printed as a C string
+        self.lineno = lineno
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    keys: tuple[bytes, ...]
+    deny: bool
+    env: tuple[tuple[bytes, bytes], ...]
+    lineno: int
+
+
+def parse_rules(text: bytes) -> Iterator[Rule]:
+    """Every rule of a rules text, in order; raises ParseError at the first bad line (§2.2)."""
+    lines = text.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()                 # the text ended with a newline
+    for lineno, line in enumerate(lines, 1):
+        rule = parse_line(line, lineno)
+        if rule is not None:
+            yield rule
+
+
+def parse_line(line: bytes, lineno: int = 1) -> Rule | None:
+    """One line without its newline -> Rule, or None for blank/comment/colon-less lines."""
+    if not line or line[0] == 0x23:                     # empty, or "#" in column 0
+        return None
+    line = line.rstrip(b" \t\n")
+    address, colon, instructions = line.partition(b":")
+    if not colon:
+        return None                                     # silently ignored (§4.2)
+    deny, env = _parse_instructions(instructions, line, lineno)
+    return Rule(expand_address(address, line, lineno), deny, env, lineno)
+
+
+def _parse_instructions(text: bytes, line: bytes, lineno: int):
+    if text.startswith(b"deny"):
+        deny, rest = True, text[4:]
+    elif text.startswith(b"allow"):
+        deny, rest = False, text[5:]
+    else:
+        raise ParseError(line, lineno)
+    env = []
+    while rest:
+        # ",NAME=" then a delimiter byte D, the value, and the next D (§2.2 item 5)
+        equals = rest.find(b"=")
+        if rest[0] != 0x2C or equals < 0 or equals + 1 >= len(rest):
+            raise ParseError(line, lineno)
+        delimiter = rest[equals + 1:equals + 2]
+        end = rest.find(delimiter, equals + 2)
+        if end < 0:
+            raise ParseError(line, lineno)
+        env.append((rest[1:equals], rest[equals + 2:end]))
+        rest = rest[end + 1:]
+    return deny, tuple(env)
+
+
+def expand_address(address: bytes, line: bytes = b"", lineno: int = 1) -> tuple[bytes, ...]:
+    """The keys of an address: itself, or one per number of its first hyphen range (§2.3)."""
+    if b"=" in address or b"@" in address or b"-" not in address:
+        return (address,)
+    hyphen = address.index(b"-")
+    start = address.rfind(b".", 0, hyphen) + 1
+    end = address.find(b".", hyphen + 1)
+    if end < 0:
+        end = len(address)
+    low, high = address[start:hyphen], address[hyphen + 1:end]
+    if not _digits(low) or not _digits(high):
+        raise ParseError(line, lineno)
+    bottom, top = _scan_ulong(low), min(_scan_ulong(high), 255)
+    head, tail = address[:start], address[end:]
+    return tuple(head + b"%d" % n + tail for n in range(bottom, top + 1))
+
+
+def _digits(text: bytes) -> bool:
+    return not text or text.isdigit()                   # the empty string counts as 0
+
+
+def _scan_ulong(text: bytes) -> int:
+    return int(text) % _ULONG if text else 0
