@@ -1,0 +1,360 @@
+"""The deliveries qmail-local performs, and running qmail-queue (spec/qmail.md §3.1, §10.3, §11).
+
+Every failure is a Failure(code, text) with qmail-local's text; the message is read from a
+seekable fd (0), rewound before each delivery. Imports stay light: this runs once per delivery.
+"""
+import errno
+import os
+import _signal as signal   # the signal module imports enum: 3 ms per delivery
+import sys
+import time
+
+from rules.errors import djb_error
+
+EXIT_PERM, EXIT_TEMP = 100, 111
+BUFSIZE = 65536
+
+# spec/qmail.md §11, §10.3 (qmail-local's texts)
+MAILDIR_CHDIR = b"Unable to chdir to maildir. (#4.2.1)"
+MAILDIR_TIMEOUT = b"Timeout on maildir delivery. (#4.3.0)"
+MAILDIR_READ = b"Unable to read message. (#4.3.0)"
+MAILDIR_TEMP = b"Temporary error on maildir delivery. (#4.3.0)"
+SLOW_LOCK = b"File has been locked for 30 seconds straight. (#4.3.0)"
+REWIND = b"Unable to rewind message. (#4.3.0)"
+CHILD_CRASHED = b"Aack, child crashed. (#4.3.0)"
+
+_TEMP_ERRNOS = frozenset({
+    errno.EINTR, errno.ENOMEM, errno.ETXTBSY, errno.EIO, errno.ETIMEDOUT, errno.EAGAIN,
+    errno.EDEADLK, errno.EBUSY, errno.ENFILE, errno.EMFILE, errno.EFBIG, errno.ENOSPC,
+    errno.ENETDOWN, errno.ENETUNREACH, errno.ENETRESET, errno.ECONNABORTED, errno.ECONNRESET,
+    errno.ENOBUFS, errno.ECONNREFUSED, errno.EHOSTDOWN, errno.EHOSTUNREACH, errno.EUSERS,
+    errno.EDQUOT, errno.ESTALE, errno.ENOLCK,
+})
+
+
+class Failure(Exception):
+    """A delivery failed: exit CODE (100 permanent, 111 temporary) after printing TEXT."""
+
+    def __init__(self, code: int, text: bytes) -> None:
+        super().__init__(text)
+        self.code, self.text = code, text
+
+
+class _Alarm(Exception):
+    pass
+
+
+def error_temp(err: OSError) -> bool:
+    """djb's error_temp(): is this errno a temporary condition?"""
+    return err.errno in _TEMP_ERRNOS
+
+
+def err_text(err: OSError) -> bytes:
+    return djb_error(err).encode()
+
+
+def rewind(fd: int = 0) -> None:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+    except OSError:
+        raise Failure(EXIT_TEMP, REWIND) from None
+
+
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _on_alarm(signum, frame):
+    raise _Alarm()
+
+
+def unique_name(now: float, pid: int, host: bytes) -> bytes:
+    """A Maildir file name: TIME.MusecPpid.HOST, `/` and `:` in HOST escaped (§11)."""
+    host = host.replace(b"/", b"\\057").replace(b":", b"\\072")
+    sec = int(now)
+    usec = int((now - sec) * 1_000_000)
+    return b"%d.M%dP%d.%s" % (sec, usec, pid, host)
+
+
+def maildir(path: bytes, rpline: bytes, dtline: bytes, fd: int = 0) -> None:
+    """tmp/NAME exclusively, Return-Path + Delivered-To + message, fsync, link to new/NAME (§11)."""
+    rewind(fd)
+    try:
+        dirfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as e:
+        raise Failure(EXIT_TEMP, MAILDIR_TEMP if error_temp(e) else MAILDIR_CHDIR) from None
+    host = os.uname().nodename.encode()[:64]
+    tmpname = newname = None
+    old = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.alarm(86400)
+    try:
+        for loop in range(3):
+            name = unique_name(time.time(), os.getpid(), host)
+            tmpname, newname = b"tmp/" + name, b"new/" + name
+            try:
+                os.stat(tmpname, dir_fd=dirfd)
+            except FileNotFoundError:
+                break
+            except OSError:
+                raise Failure(EXIT_TEMP, MAILDIR_TEMP) from None
+            if loop == 2:
+                raise Failure(EXIT_TEMP, MAILDIR_TEMP)
+            time.sleep(2)
+        try:
+            out = os.open(tmpname, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=dirfd)
+        except OSError:
+            tmpname = None
+            raise Failure(EXIT_TEMP, MAILDIR_TEMP) from None
+        try:
+            try:
+                write_all(out, rpline + dtline)
+                while True:
+                    try:
+                        data = os.read(fd, BUFSIZE)
+                    except OSError:
+                        raise Failure(EXIT_TEMP, MAILDIR_READ) from None
+                    if not data:
+                        break
+                    write_all(out, data)
+                os.fsync(out)
+            finally:
+                os.close(out)
+            os.link(tmpname, newname, src_dir_fd=dirfd, dst_dir_fd=dirfd)
+            newdir = os.open(b"new", os.O_RDONLY | os.O_DIRECTORY, dir_fd=dirfd)
+            try:
+                os.fsync(newdir)
+            finally:
+                os.close(newdir)
+        except OSError:
+            raise Failure(EXIT_TEMP, MAILDIR_TEMP) from None
+    except _Alarm:
+        raise Failure(EXIT_TEMP, MAILDIR_TIMEOUT) from None
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+        if tmpname is not None:
+            try:
+                os.unlink(tmpname, dir_fd=dirfd)
+            except OSError:
+                pass
+        os.close(dirfd)
+
+
+def mbox(path: bytes, ufline: bytes, rpline: bytes, dtline: bytes, fd: int = 0) -> None:
+    """Append under flock: From_ line, Return-Path, Delivered-To, the message with >From
+    quoting, a final LF if needed, an empty line; on error truncate back (§10.3)."""
+    import fcntl
+
+    rewind(fd)
+    try:
+        out = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_APPEND | os.O_CREAT, 0o600)
+    except OSError as e:
+        raise Failure(EXIT_TEMP, b"Unable to open %s: %s. (#4.2.1)" % (path, err_text(e))) from None
+    locked = False
+    pos = 0
+    old = signal.signal(signal.SIGALRM, _on_alarm)
+    try:
+        signal.alarm(30)
+        try:
+            fcntl.flock(out, fcntl.LOCK_EX)
+            locked = True
+        except OSError:
+            locked = False
+        finally:
+            signal.alarm(0)
+    except _Alarm:
+        os.close(out)
+        raise Failure(EXIT_TEMP, SLOW_LOCK) from None
+    finally:
+        signal.signal(signal.SIGALRM, old)
+    try:
+        pos = os.lseek(out, 0, os.SEEK_END)
+        buf = bytearray(ufline + rpline + dtline)
+        rest = b""
+        while True:
+            try:
+                data = os.read(fd, BUFSIZE)
+            except OSError as e:
+                _truncate(out, pos, locked)
+                raise Failure(EXIT_TEMP, b"Unable to read message: %s. (#4.3.0)" % err_text(e)) \
+                    from None
+            if not data:
+                break
+            lines = (rest + data).split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                if is_from(line):
+                    buf += b">"
+                buf += line + b"\n"
+            if len(buf) >= BUFSIZE:
+                write_all(out, buf)
+                buf.clear()
+        if rest:
+            if is_from(rest):
+                buf += b">"
+            buf += rest + b"\n"
+        buf += b"\n"
+        write_all(out, buf)
+        os.fsync(out)
+    except OSError as e:
+        _truncate(out, pos, locked)
+        raise Failure(EXIT_TEMP, b"Unable to write %s: %s. (#4.3.0)" % (path, err_text(e))) \
+            from None
+    os.close(out)
+
+
+def is_from(line: bytes) -> bool:
+    return line.lstrip(b">").startswith(b"From ")
+
+
+def _truncate(out: int, pos: int, locked: bool) -> None:
+    if locked:
+        try:
+            os.ftruncate(out, pos)
+        except OSError:
+            pass
+    os.close(out)
+
+
+def program(command: bytes, env: dict[bytes, bytes], fd: int = 0) -> int:
+    """Run /bin/sh -c COMMAND with the message on fd 0 (rewound); its exit code (§10.3)."""
+    rewind(fd)
+    try:
+        pid = os.posix_spawn(b"/bin/sh", [b"/bin/sh", b"-c", command], env,
+                             setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
+    except OSError as e:
+        raise Failure(EXIT_TEMP, b"Unable to run /bin/sh: %s. (#4.3.0)" % err_text(e)) from None
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        raise Failure(EXIT_TEMP, CHILD_CRASHED)
+    return os.WEXITSTATUS(status)
+
+
+# spec/qmail.md §3.1: qmail_close()'s texts for qmail-queue's exit codes (qmail.c)
+QUEUE_EXITS = {
+    115: b"Denvelope address too long for qq (#5.1.3)",
+    11: b"Denvelope address too long for qq (#5.1.3)",
+    31: b"Dmail server permanently rejected message (#5.3.0)",
+    51: b"Zqq out of memory (#4.3.0)",
+    52: b"Zqq timeout (#4.3.0)",
+    53: b"Zqq write error or disk full (#4.3.0)",
+    54: b"Zqq read error (#4.3.0)",
+    55: b"Zqq unable to read configuration (#4.3.0)",
+    56: b"Zqq trouble making network connection (#4.3.0)",
+    61: b"Zqq trouble in home directory (#4.3.0)",
+    62: b"Zqq trouble creating files in queue (#4.3.0)",
+    63: b"Zqq trouble creating files in queue (#4.3.0)",
+    64: b"Zqq trouble creating files in queue (#4.3.0)",
+    65: b"Zqq trouble creating files in queue (#4.3.0)",
+    66: b"Zqq trouble creating files in queue (#4.3.0)",
+    71: b"Zmail server temporarily rejected message (#4.3.0)",
+    72: b"Zconnection to mail server timed out (#4.4.1)",
+    73: b"Zconnection to mail server rejected (#4.4.1)",
+    74: b"Zcommunication with mail server failed (#4.4.2)",
+    81: b"Zqq internal bug (#4.3.0)",
+    91: b"Zqq internal bug (#4.3.0)",
+    120: b"Zunable to exec qq (#4.3.0)",
+}
+QUEUE_CRASHED = b"Zqq crashed (#4.3.0)"
+
+
+def queue_result(exitcode: int | None, write_failed: bool) -> bytes:
+    """qmail_close(): b"" when queued, else a D (permanent) or Z (temporary) text.
+    exitcode None means qmail-queue was killed by a signal."""
+    if exitcode is None:
+        return QUEUE_CRASHED
+    if exitcode == 0:
+        return QUEUE_EXITS[54] if write_failed else b""
+    if exitcode in QUEUE_EXITS:
+        return QUEUE_EXITS[exitcode]
+    if 11 <= exitcode <= 40:
+        return b"Dqq permanent problem (#5.3.0)"
+    return b"Zqq temporary problem (#4.3.0)"
+
+
+def queue_program() -> str:
+    """$QMAILQUEUE, else $QMAILHOME/bin/qmail-queue if present, else our own qmail-queue (§3.1)."""
+    program = os.environ.get("QMAILQUEUE")
+    if program:
+        return program
+    home = os.environ.get("QMAILHOME") or "/var/qmail"
+    installed = os.path.join(home, "bin", "qmail-queue")
+    if os.path.exists(installed):
+        return installed
+    return os.path.join(os.path.dirname(sys.executable), "qmail-queue")
+
+
+class Queue:
+    """One run of qmail-queue: message bytes on its fd 0, then the envelope on its fd 1."""
+
+    def __init__(self) -> None:
+        self.write_failed = False
+        mess_r, self._mess = os.pipe()
+        env_r, self._env = os.pipe()
+        home = os.environ.get("QMAILHOME") or "/var/qmail"
+        program = queue_program()
+        here = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            try:
+                os.chdir(home)         # qmail.c runs the queue program in the qmail home
+            except OSError:
+                pass
+            try:
+                self.pid = os.posix_spawn(
+                    program, [program], os.environ,
+                    file_actions=[(os.POSIX_SPAWN_DUP2, mess_r, 0),
+                                  (os.POSIX_SPAWN_DUP2, env_r, 1)],
+                    setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
+                self._spawn_failed = False
+            except OSError:
+                self.pid = 0
+                self._spawn_failed = True       # the C child exits 120
+        finally:
+            os.fchdir(here)
+            os.close(here)
+            os.close(mess_r)
+            os.close(env_r)
+        self._buf = bytearray()
+
+    @property
+    def qp(self) -> int:
+        return self.pid
+
+    def put(self, data: bytes) -> None:
+        if self.write_failed:
+            return
+        self._buf += data
+        if len(self._buf) >= BUFSIZE:
+            self._flush(self._mess)
+
+    def fail(self) -> None:
+        self.write_failed = True
+
+    def _flush(self, fd: int) -> None:
+        try:
+            write_all(fd, self._buf)
+        except OSError:
+            self.write_failed = True
+        self._buf.clear()
+
+    def close(self, sender: bytes, recipients: list[bytes]) -> bytes:
+        """Send the envelope, wait; qmail_close()'s result ("" or a D/Z text)."""
+        if not self.write_failed:
+            self._flush(self._mess)
+        self._buf.clear()
+        os.close(self._mess)
+        self._buf += b"F" + sender + b"\0"
+        for recipient in recipients:
+            self._buf += b"T" + recipient + b"\0"
+        self._buf += b"\0"
+        if not self.write_failed:
+            self._flush(self._env)
+        os.close(self._env)
+        if self._spawn_failed:
+            return queue_result(120, self.write_failed)
+        _, status = os.waitpid(self.pid, 0)
+        if os.WIFSIGNALED(status):
+            return queue_result(None, self.write_failed)
+        return queue_result(os.WEXITSTATUS(status), self.write_failed)
