@@ -1,0 +1,240 @@
+"""checkpassword PROG [ARGS...]: D. J. Bernstein's checkpassword interface over the system's
+accounts (spec/qmail.md §5).
+
+fd 3: login NUL password NUL timestamp NUL (at most 512 bytes), read to end of file, closed.
+The password is checked against /etc/shadow (or the passwd field when there is no shadow
+entry) with crypt(3) hashes verified by libpass (passlib); schemes libpass cannot verify
+(yescrypt, $y$) fall back to the C library's crypt(3) through the stdlib `crypt` module where
+Python still has it. Comparisons are constant-time; an unknown login is checked against a
+dummy hash so it takes as long as a wrong password.
+On success: setgroups([gid]), setgid, setuid, chdir(home), USER/HOME/SHELL set, PROG run by
+PATH search with fds 0/1/2 and the rest of the environment inherited.
+Exit: 1 password unacceptable (after a pause of $CHECKPASSWORD_FAIL_DELAY seconds, default
+2, as login(1)/PAM pause), 2 misuse (no PROG, malformed input), 111 temporary failure (read
+error, chdir, exec).
+"""
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+MAX_INPUT = 512
+EXIT_BAD, EXIT_MISUSE, EXIT_TEMP = 1, 2, 111
+FAIL_DELAY = 2.0
+SHADOW = "/etc/shadow"
+# A valid sha512-crypt hash of nothing anyone types: unknown logins are verified against it.
+DUMMY_HASH = (b"$6$qmailpydummy$Gx3NLS8DIqmaWfAcsGBdU2OfJgm6Bsvv9BJrc99/4LwckCx//XCNW/"
+              b"ivGqrD4p5peL22YwPJ.2rEWsEGX46ha1")
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    name: bytes
+    uid: int
+    gid: int
+    home: bytes
+    shell: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    login: bytes
+    password: bytearray
+    stamp: bytes
+
+    def wipe(self) -> None:
+        self.password[:] = bytes(len(self.password))
+
+
+def parse_input(data: bytearray) -> Credentials | None:
+    """login NUL password NUL [timestamp NUL ...]; None when malformed (exit 2) (§5)."""
+    end = data.find(b"\0")
+    if end < 0 or end + 1 >= len(data):
+        return None
+    pend = data.find(b"\0", end + 1)
+    if pend < 0:
+        return None
+    send = data.find(b"\0", pend + 1)
+    stamp = bytes(data[pend + 1:] if send < 0 else data[pend + 1:send])
+    return Credentials(bytes(data[:end]), data[end + 1:pend], stamp)
+
+
+def read_input(fd: int = 3) -> bytearray | int:
+    """All of fd 3 (then closed), or an exit code: 1 when over 512 bytes, 111 on error."""
+    buf = bytearray(MAX_INPUT + 1)
+    view = memoryview(buf)
+    used = 0
+    while True:
+        try:
+            n = os.readv(fd, [view[used:]])
+        except OSError:
+            return EXIT_TEMP
+        if not n:
+            break
+        used += n
+        if used > MAX_INPUT:
+            buf[:] = bytes(len(buf))
+            return EXIT_BAD
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+    data = buf[:used]
+    buf[:] = bytes(len(buf))
+    return data
+
+
+def verify_crypt(password: bytes | bytearray, stored: bytes) -> bool:
+    """crypt(password, stored) == stored, through libpass; never true for an empty stored."""
+    if not stored:
+        return False
+    handler = _passlib_handler(stored)
+    if handler is not None:
+        try:
+            return bool(handler.verify(bytes(password), stored))
+        except (ValueError, TypeError):
+            return False
+        except Exception:      # passlib's MissingBackendError (bcrypt without a backend)
+            pass
+    return _libc_crypt(password, stored)
+
+
+def _passlib_handler(stored: bytes):
+    # Import only the handler needed: passlib.hash pulls in the whole registry (~35 ms).
+    prefix = stored[:4]
+    if prefix.startswith(b"$6$"):
+        from passlib.handlers.sha2_crypt import sha512_crypt
+        return sha512_crypt
+    if prefix.startswith(b"$5$"):
+        from passlib.handlers.sha2_crypt import sha256_crypt
+        return sha256_crypt
+    if prefix.startswith(b"$1$"):
+        from passlib.handlers.md5_crypt import md5_crypt
+        return md5_crypt
+    if prefix in (b"$2a$", b"$2b$", b"$2y$"):
+        from passlib.handlers.bcrypt import bcrypt
+        return bcrypt
+    if len(stored) == 13 and not stored.startswith(b"$"):
+        from passlib.handlers.des_crypt import des_crypt
+        return des_crypt
+    return None
+
+
+def _libc_crypt(password: bytes | bytearray, stored: bytes) -> bool:
+    import hmac
+    import warnings
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import crypt
+    except ImportError:
+        return False
+    try:
+        result = crypt.crypt(bytes(password).decode("utf-8", "surrogateescape"),
+                             stored.decode("ascii"))
+    except (UnicodeError, OSError, ValueError):
+        return False
+    return result is not None and hmac.compare_digest(result.encode("ascii", "replace"), stored)
+
+
+def shadow_hash(login: bytes, path: str = SHADOW) -> bytes | None:
+    """The password field of login's /etc/shadow entry; None when there is none (or no
+    access: only root can read it, as getspnam(3))."""
+    try:
+        with open(path, "rb") as f:
+            for line in f:
+                name, _, rest = line.partition(b":")
+                if name == login:
+                    return rest.split(b":", 1)[0].rstrip(b"\n")
+    except OSError:
+        pass
+    return None
+
+
+def system_account(cred: Credentials) -> Account | int:
+    """The classic verification (§5): getpwnam, shadow, crypt."""
+    import pwd
+    try:
+        pw = pwd.getpwnam(os.fsdecode(cred.login)) if b"\0" not in cred.login else None
+    except KeyError:
+        pw = None
+    if pw is None:
+        verify_crypt(cred.password, DUMMY_HASH)
+        return EXIT_BAD
+    stored = shadow_hash(cred.login)
+    if stored is None:
+        stored = os.fsencode(pw.pw_passwd)
+    if not verify_crypt(cred.password, stored):
+        return EXIT_BAD
+    return Account(os.fsencode(pw.pw_name), pw.pw_uid, pw.pw_gid,
+                   os.fsencode(pw.pw_dir), os.fsencode(pw.pw_shell))
+
+
+def fail_delay() -> float:
+    try:
+        return max(0.0, float(os.environ.get("CHECKPASSWORD_FAIL_DELAY", FAIL_DELAY)))
+    except ValueError:
+        return FAIL_DELAY
+
+
+def become(account: Account, keep_ids_when_unprivileged: bool = False) -> int:
+    """setgroups, setgid, setuid (failure: 1), chdir home (failure: 111), USER/HOME/SHELL.
+    Returns 0 or the exit code."""
+    same = account.uid == os.geteuid() and account.gid == os.getegid()
+    if not (keep_ids_when_unprivileged and same and os.geteuid() != 0):
+        try:
+            os.setgroups([account.gid])
+            os.setgid(account.gid)
+            os.setuid(account.uid)
+        except OSError:
+            return EXIT_BAD
+    try:
+        os.chdir(account.home)
+    except OSError:
+        return EXIT_TEMP
+    env = os.environb
+    env[b"USER"] = account.name
+    env[b"HOME"] = account.home
+    env[b"SHELL"] = account.shell
+    return 0
+
+
+def serve(argv: list[str], check: Callable[[Credentials], Account | int],
+          keep_ids_when_unprivileged: bool = False) -> int:
+    """The checkpassword interface around CHECK; returns only on failure (or after exec
+    in tests that stub nothing: exec replaces the process)."""
+    if len(argv) < 2:
+        return EXIT_MISUSE
+    data = read_input()
+    if isinstance(data, int):
+        return data
+    cred = parse_input(data)
+    if cred is None:
+        data[:] = bytes(len(data))
+        return EXIT_MISUSE
+    try:
+        result = check(cred)
+    finally:
+        cred.wipe()
+        data[:] = bytes(len(data))
+    if isinstance(result, int):
+        if result == EXIT_BAD:
+            time.sleep(fail_delay())
+        return result
+    status = become(result, keep_ids_when_unprivileged)
+    if status:
+        return status
+    try:
+        os.execvp(argv[1], argv[1:])
+    except OSError:
+        return EXIT_TEMP
+    return EXIT_TEMP
+
+
+def main(argv: list[str] | None = None) -> int:
+    return serve(sys.argv if argv is None else argv, system_account)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""The command-line reader qmail-popup and qmail-pop3d share (spec/qmail.md §1.2), pure.
+
+    LineBuffer: bytes in, whole lines (LF included) out, nothing past the last LF consumed.
+    parse_command(line) -> (verb in lower case, argument)
+    scan_ulong(arg) -> (value, digits used): djb's scan_ulong, wrapping modulo 2**64.
+"""
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Write these bytes to the client (a whole reply or a whole listing)."""
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup:
+    """Flush what is pending and exit with this status."""
+    status: int
+
+
+class LineBuffer:
+    """Bytes received but not yet taken as a line. A bytearray, so it can be wiped."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.eof = False
+
+    def feed(self, data: bytes) -> None:
+        if data:
+            self.data += data
+        else:
+            self.eof = True
+
+    def next_line(self) -> bytearray | None:
+        """The next line up to and including LF, or None when no whole line is buffered."""
+        end = self.data.find(b"\n")
+        if end < 0:
+            return None
+        line = self.data[: end + 1]
+        self.data[: end + 1] = bytes(end + 1)   # wipe before dropping: it may hold a password
+        del self.data[: end + 1]
+        return line
+
+    def wipe(self) -> None:
+        self.data[:] = bytes(len(self.data))
+        del self.data[:]
+
+
+def parse_command(line: bytes | bytearray) -> tuple[bytes, bytes | bytearray]:
+    """Verb (ASCII lower case) and argument of one line (§1.2): one CR before LF removed,
+    cut at the first NUL, verb up to the first space, leading spaces of the argument skipped.
+    The argument is one slice of line (a bytearray stays a bytearray, so it can be wiped)."""
+    end = len(line)
+    if end and line[end - 1] == 10:
+        end -= 1
+    if end and line[end - 1] == 13:
+        end -= 1
+    nul = line.find(b"\0", 0, end)
+    if nul >= 0:
+        end = nul
+    space = line.find(b" ", 0, end)
+    if space < 0:
+        return bytes(line[:end]).lower(), line[end:end]
+    start = space + 1
+    while start < end and line[start] == 32:
+        start += 1
+    return bytes(line[:space]).lower(), line[start:end]
+
+
+ULONG = 1 << 64
+
+
+def scan_ulong(arg: bytes) -> tuple[int, int]:
+    """Leading decimal digits of arg as djb's scan_ulong reads them (unsigned long arithmetic:
+    wraps modulo 2**64), and how many digits there were (0: no number)."""
+    n = 0
+    while n < len(arg) and 48 <= arg[n] <= 57:
+        n += 1
+    return (int(arg[:n]) % ULONG if n else 0), n

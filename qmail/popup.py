@@ -1,0 +1,165 @@
+"""qmail-popup HOSTNAME SUBPROGRAM [ARGS...]: the POP3 authorization phase (spec/qmail.md §4).
+
+fds 0/1: the client (timeouts of 1200 s per read and write). The subprogram gets fds 0/1/2
+as they are and a pipe as fd 3 carrying user NUL password NUL <stamp> NUL (§4.4).
+Environment: not read (passed on to the subprogram). Exit: always 1.
+
+Input is read without read-ahead: on a socket the line end is found with MSG_PEEK and only
+that much is taken; on anything else one byte at a time. So whatever a client pipelines after
+PASS/APOP stays in the socket for the subprogram (§4.4 item 6). The password is wiped from
+our buffers once it is written to the pipe.
+"""
+import os
+import select
+import sys
+import time
+
+from qmail.die import write_all
+from qmail.pop3.commands import Hangup, Reply
+from qmail.pop3.popup import (ERR_FORK, ERR_PIPE, ERR_USAGE, ERR_WRITE,
+                              Authenticate, PopupConnection)
+from qmail.wire import Timeout, Wire, WireClosed
+
+TIMEOUT = 1200
+SIGPIPE, SIGXFSZ = 13, 25     # Linux numbers; the child gets their defaults back (STYLE §2)
+
+
+class _Die(Exception):
+    """Reply with this -ERR text and exit 1 (qmail-popup's die_*())."""
+
+    def __init__(self, reply: bytes) -> None:
+        super().__init__(reply)
+        self.reply = reply
+
+
+class LineReader:
+    """Reads fd 0 no further than the next LF."""
+
+    def __init__(self, fd: int, timeout: float) -> None:
+        self.fd, self.timeout = fd, timeout
+        self.buf = bytearray(1024)
+        self.sock = None
+        try:
+            import _socket      # the C module only: socket.py would add selectors and enum
+            self._peek = _socket.MSG_PEEK
+            self.sock = _socket.socket(fileno=fd)
+        except (ImportError, OSError):
+            self.sock = None
+
+    def read(self) -> memoryview:
+        """Bytes up to and including the next LF (or all there are, with no LF among them);
+        empty at end of input or on a read error. The view is into self.buf: copy it."""
+        poller = select.poll()
+        poller.register(self.fd, select.POLLIN)
+        if not poller.poll(int(self.timeout * 1000)):
+            raise Timeout()
+        view = memoryview(self.buf)
+        try:
+            if self.sock is None:
+                return view[:os.readv(self.fd, [view[:1]])]
+            n = self.sock.recv_into(self.buf, len(self.buf), self._peek)
+            if n:
+                end = self.buf.find(b"\n", 0, n)
+                n = self.sock.recv_into(self.buf, n if end < 0 else end + 1)
+            return view[:n]
+        except OSError:
+            return view[:0]
+
+    def wipe(self) -> None:
+        self.buf[:] = bytes(len(self.buf))
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.detach()      # fd 0 stays open: it is the client
+            self.sock = None
+
+
+def hand_off(auth: Authenticate, subprogram: list[str]) -> tuple[bool, int]:
+    """Run the subprogram with the pipe as fd 3 (§4.4); (crashed, exit code)."""
+    try:
+        os.close(3)
+    except OSError:
+        pass
+    try:
+        r, w = os.pipe()
+    except OSError:
+        raise _Die(ERR_PIPE) from None
+    actions = []
+    if r == 3:
+        os.set_inheritable(3, True)
+    else:
+        actions.append((os.POSIX_SPAWN_DUP2, r, 3))
+    try:
+        pid = os.posix_spawnp(subprogram[0], subprogram, os.environ, file_actions=actions,
+                              setsigdef=(SIGPIPE, SIGXFSZ))
+    except OSError as e:
+        os.close(r)
+        os.close(w)
+        if e.errno in (11, 12):           # EAGAIN, ENOMEM: fork itself failed
+            raise _Die(ERR_FORK) from None
+        return False, 1         # the C child's execvp failed: _exit(1)
+    os.close(r)
+    payload = auth.payload()
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(w, view):]
+    except OSError:
+        raise _Die(ERR_WRITE) from None
+    finally:
+        payload[:] = bytes(len(payload))
+        if isinstance(auth.password, bytearray):
+            auth.password[:] = bytes(len(auth.password))
+        os.close(w)
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        raise _Die(b"") from None          # the C dies silently when wait fails
+    if os.WIFSIGNALED(status):
+        return True, 0
+    return False, os.waitstatus_to_exitcode(status)
+
+
+def serve(conn: PopupConnection, wire: Wire, reader: LineReader, subprogram: list[str]) -> int:
+    while True:
+        for effect in conn.effects():
+            match effect:
+                case Reply(data):
+                    wire.write(data, flush=True)
+                case Authenticate():
+                    try:
+                        crashed, code = hand_off(effect, subprogram)
+                    finally:
+                        conn.wipe()
+                        reader.wipe()
+                    conn.subprogram_done(crashed, code)
+                case Hangup(status):
+                    wire.flush()
+                    return status
+        try:
+            conn.receive_data(reader.read())
+        except Timeout:
+            conn.timed_out()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv if argv is None else argv
+    if len(argv) < 3:
+        write_all(1, ERR_USAGE)
+        return 1
+    conn = PopupConnection(os.fsencode(argv[1]), os.getpid(), int(time.time()))
+    wire = Wire(TIMEOUT)
+    reader = LineReader(0, TIMEOUT)
+    try:
+        return serve(conn, wire, reader, argv[2:])
+    except _Die as e:
+        write_all(1, e.reply)
+        return 1
+    except (Timeout, WireClosed):
+        return 1
+    finally:
+        reader.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
