@@ -1,0 +1,377 @@
+"""qmail-queue: put one message into qmail's queue (spec/qmail.md §3).
+
+fd 0: the message, read to end of file. fd 1: the envelope, read after fd 0 hits EOF:
+`F` sender NUL, `T` recipient NUL ..., a final NUL (each address at most 1002 bytes).
+It prints nothing. Exit: 0 queued; 11 address too long; 51 no memory; 52 timeout (24 h);
+53 write error; 54 read error; 61 no $QMAILHOME; 62 no queue/; 63 pid/ trouble or no
+queue daemon; 64 mess/; 65 intd/; 66 todo/; 81 internal bug; 91 envelope format error.
+Environment: $QMAILHOME (default /var/qmail); PYQMAIL_QUEUE_CRASH_AT (test hook, below).
+(fd 6 and exit 82 belong to substitutes named by $QMAILQUEUE; qmail-queue never uses them.)
+
+Crash safety. Exit 0 comes only after the mess file and intd/N are written and fsynced,
+the directories holding their new names are fsynced, todo/N is linked and todo/ fsynced.
+qmail-send sees a message only through todo/N, whose link is the last step, so a kill -9 at
+any moment leaves either nothing visible to delivery (leftovers in pid/, mess/, intd/ are
+removed by qmail-send/qmail-clean's cleanup after 36 hours, as in qmail) or the whole
+message. A message linked into todo/ just before a crash is complete but unacknowledged:
+the client sees 451 and may send it again (qmail has the same window).
+
+Privilege. The C qmail-queue is setuid qmailq so that anyone can queue mail while only
+qmailq can write queue/. Python cannot run setuid scripts, so qmail-queue works in one of
+two ways, chosen at every run:
+- direct: the caller may write queue/pid (it is qmailq, or root, or the queue belongs to
+  the caller as in a test's scratch $QMAILHOME): it writes the queue itself;
+- through qmail-queued: otherwise it connects to the Unix socket $QMAILHOME/queued/socket,
+  passes its fds 0 and 1 there (SCM_RIGHTS) and exits with the one-byte status it gets back.
+  qmail-queued (qmail/queued.py, started by qmail-start as qmailq) forks a worker per
+  connection that reads the message and envelope straight from those fds and writes the
+  queue exactly as the direct way does, with the caller's uid and pid taken from the
+  kernel (SO_PEERCRED), so `u<uid>` and the Received line cannot be forged. See
+  docs/queue.md.
+
+Test hook. PYQMAIL_QUEUE_CRASH_AT=K makes the process writing the queue SIGKILL itself
+right after step K (CRASH_STEPS below); it costs one integer comparison per step.
+"""
+import os
+import signal
+import time
+
+ADDR = 1003                    # an address of ADDR bytes or more: exit 11
+DEATH = 86400                  # 24 hours; below qmail-send's OSSIFIED (36 hours)
+SOCKET = "queued/socket"       # relative to $QMAILHOME
+CRASH_ENV = "PYQMAIL_QUEUE_CRASH_AT"
+
+EXIT_OK, EXIT_TOOLONG, EXIT_NOMEM, EXIT_TIMEOUT = 0, 11, 51, 52
+EXIT_WRITE, EXIT_READ, EXIT_HOME, EXIT_QUEUE = 53, 54, 61, 62
+EXIT_PID, EXIT_MESS, EXIT_INTD, EXIT_TODO, EXIT_BUG, EXIT_FORMAT = 63, 64, 65, 66, 81, 91
+
+CRASH_STEPS = {
+    1: "pid/ file created",
+    2: "mess file linked (pid file still there)",
+    3: "pid file unlinked",
+    4: "Received line and first block of the message written, not fsynced",
+    5: "mess file complete and fsynced",
+    6: "mess/N%23 directory fsynced",
+    7: "intd/N created, empty",
+    8: "intd/N written and fsynced",
+    9: "intd/ fsynced",
+    10: "todo/N linked, todo/ not yet fsynced",
+    11: "todo/ fsynced",
+    12: "trigger pulled, before exit 0",
+}
+
+_MONTHS = (b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct",
+           b"Nov", b"Dec")
+
+
+def date822(now: float) -> bytes:
+    """qmail's date822fmt: `24 Nov 2026 20:50:16 -0000` LF (UTC, no weekday)."""
+    t = time.gmtime(now)
+    return b"%d %s %d %02d:%02d:%02d -0000\n" % (t.tm_mday, _MONTHS[t.tm_mon - 1], t.tm_year,
+                                                 t.tm_hour, t.tm_min, t.tm_sec)
+
+
+def invoked(uid: int, alias: int | None, qmaild: int | None, qmails: int | None) -> bytes:
+    """How qmail-queue was invoked, from the caller's real uid (§3.3)."""
+    if uid == alias:
+        return b"by alias"
+    if uid == qmaild:
+        return b"from network"
+    if uid == qmails:
+        return b"for bounce"
+    return b"by uid %d" % uid
+
+
+def received_line(pid: int, how: bytes, now: float) -> bytes:
+    """`Received: (qmail PID invoked HOW); DATE` LF (§3.3)."""
+    return b"Received: (qmail %d invoked %s); %s" % (pid, how, date822(now))
+
+
+class Envelope:
+    """The envelope reader of §3.1 as a byte machine: feed() chunks, then feed(b"") at EOF.
+
+    feed() returns None while more input is needed, else the exit status: 0 (the final NUL
+    was read; `records` holds the F and T records to store), 11, 91 or 54 (EOF too early).
+    Bytes after the final NUL are ignored.
+    """
+
+    def __init__(self) -> None:
+        self.records = bytearray()
+        self._buf = b""
+        self._in_addr = False      # inside an address (after its F/T byte)
+        self._first = True         # the next record must be F
+        self.status: int | None = None
+
+    def feed(self, data: bytes) -> int | None:
+        if self.status is not None:
+            return self.status
+        if not data:
+            self.status = EXIT_READ
+            return self.status
+        buf = self._buf + data
+        pos = 0
+        while pos < len(buf):
+            if not self._in_addr:
+                kind = buf[pos:pos + 1]
+                if self._first:
+                    if kind != b"F":
+                        return self._done(EXIT_FORMAT)
+                    self._first = False
+                elif kind == b"\0":
+                    return self._done(EXIT_OK)
+                elif kind != b"T":
+                    return self._done(EXIT_FORMAT)
+                self.records += kind
+                self._in_addr = True
+                pos += 1
+                continue
+            nul = buf.find(b"\0", pos, pos + ADDR)
+            if nul < 0:
+                if len(buf) - pos >= ADDR:
+                    return self._done(EXIT_TOOLONG)
+                break
+            self.records += buf[pos:nul + 1]
+            self._in_addr = False
+            pos = nul + 1
+        self._buf = buf[pos:]      # a partial address, kept until its NUL arrives
+        return None
+
+    def _done(self, status: int) -> int:
+        self.status = status
+        self._buf = b""
+        return status
+
+
+class _Crash:
+    """The PYQMAIL_QUEUE_CRASH_AT hook: step(k) kills the process after step K."""
+
+    def __init__(self, environ) -> None:
+        value = environ.get(CRASH_ENV, "")
+        self.at = int(value) if value.isdigit() else 0
+
+    def step(self, k: int) -> None:
+        if k == self.at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class QueueError(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def enqueue(fd_mess: int, fd_env: int, uid: int, pid: int, now: float, how: bytes,
+            crash: _Crash, still_wanted=None) -> int:
+    """Steps 2-6 of §3.2 in the current directory (queue/); returns the exit status.
+
+    STILL_WANTED, if given, is asked just before todo/N is linked: False (the caller has
+    gone) abandons the message instead of queueing one nobody was told about.
+    """
+    from qmail.queuefs import SPLIT, trigger_pull
+    pidfn = messfd = None
+    for seq in range(1, 10):
+        pidfn = "pid/%d.%d.%d" % (os.getpid(), int(now), seq)
+        try:
+            messfd = os.open(pidfn, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            break
+        except OSError:
+            continue
+    if messfd is None:
+        return EXIT_PID
+    crash.step(1)
+    made = []                  # files to remove if we fail from here on
+    intdfd = None
+    try:
+        try:
+            num = os.fstat(messfd).st_ino
+        except OSError:
+            raise QueueError(EXIT_PID) from None
+        split = "%d" % (num % SPLIT)
+        messfn = "mess/%s/%d" % (split, num)
+        intdfn, todofn = "intd/%d" % num, "todo/%d" % num
+        try:
+            os.link(pidfn, messfn)
+        except OSError:
+            raise QueueError(EXIT_MESS) from None
+        made.append(messfn)
+        crash.step(2)
+        try:
+            os.unlink(pidfn)
+        except OSError:
+            raise QueueError(EXIT_PID) from None
+        crash.step(3)
+        _copy_message(fd_mess, messfd, received_line(pid, how, now), crash)
+        try:
+            os.fsync(messfd)
+        except OSError:
+            raise QueueError(EXIT_WRITE) from None
+        crash.step(5)
+        try:
+            _fsync_dir("mess/" + split)
+        except OSError:
+            raise QueueError(EXIT_WRITE) from None
+        crash.step(6)
+        try:
+            intdfd = os.open(intdfn, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except OSError:
+            raise QueueError(EXIT_INTD) from None
+        made.append(intdfn)
+        crash.step(7)
+        status, records = _read_envelope(fd_env)
+        if status:
+            raise QueueError(status)
+        try:
+            _write_all(intdfd, b"u%d\0p%d\0%s" % (uid, pid, records))
+            os.fsync(intdfd)
+        except OSError:
+            raise QueueError(EXIT_WRITE) from None
+        crash.step(8)
+        try:
+            _fsync_dir("intd")
+        except OSError:
+            raise QueueError(EXIT_WRITE) from None
+        crash.step(9)
+        if still_wanted is not None and not still_wanted():
+            raise QueueError(EXIT_READ)
+        try:
+            os.link(intdfn, todofn)
+        except OSError:
+            raise QueueError(EXIT_TODO) from None
+        made = []              # queued: from now on nothing is removed
+        crash.step(10)
+        try:
+            _fsync_dir("todo")
+        except OSError:
+            # todo/N exists but may not survive a power failure: report a temporary
+            # failure (the client retries; at worst the message is delivered twice)
+            return EXIT_WRITE
+        crash.step(11)
+        trigger_pull()
+        crash.step(12)
+        return EXIT_OK
+    except QueueError as e:
+        for fn in reversed(made):
+            try:
+                os.unlink(fn)
+            except OSError:
+                pass
+        return e.code
+    finally:
+        os.close(messfd)
+        if intdfd is not None:
+            os.close(intdfd)
+        if pidfn is not None:
+            try:
+                os.unlink(pidfn)
+            except OSError:
+                pass
+
+
+def _copy_message(fd_in: int, fd_out: int, received: bytes, crash: _Crash) -> None:
+    """Received line, then fd 0 to EOF; read errors 54, write errors 53."""
+    pending = bytearray(received)
+    first = True
+    while True:
+        try:
+            data = os.read(fd_in, 65536)
+        except OSError:
+            raise QueueError(EXIT_READ) from None
+        if data:
+            pending += data
+            if len(pending) < 65536:
+                continue
+        try:
+            _write_all(fd_out, pending)
+        except OSError:
+            raise QueueError(EXIT_WRITE) from None
+        pending.clear()
+        if first:
+            first = False
+            crash.step(4)
+        if not data:
+            return
+
+
+def _read_envelope(fd: int) -> tuple[int, bytes]:
+    env = Envelope()
+    while True:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            return EXIT_READ, b""
+        status = env.feed(data)
+        if status is not None:
+            return status, bytes(env.records)
+
+
+def _how(uid: int) -> bytes:
+    from qmail.users import uid_of
+    return invoked(uid, uid_of("alias"), uid_of("qmaild"), uid_of("qmails"))
+
+
+def _alarm(signum, frame) -> None:
+    os._exit(EXIT_TIMEOUT)     # thou shalt not clean up here (qmail-queue.c)
+
+
+def _can_write_queue() -> bool:
+    return os.access("pid", os.W_OK | os.X_OK) and os.access("mess", os.X_OK)
+
+
+def main(argv=None) -> int:
+    os.umask(0o033)
+    from qmail.control import qmail_home
+    home = qmail_home()
+    try:
+        os.chdir(home)
+    except OSError:
+        return EXIT_HOME
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(DEATH)
+    try:
+        try:
+            os.chdir("queue")
+        except OSError:
+            if os.path.exists(SOCKET):
+                return via_daemon(SOCKET)
+            return EXIT_QUEUE
+        if not _can_write_queue():
+            if os.path.exists(os.path.join("..", SOCKET)):
+                return via_daemon(os.path.join("..", SOCKET))
+            return EXIT_PID
+        uid, pid, now = os.getuid(), os.getpid(), time.time()
+        return enqueue(0, 1, uid, pid, now, _how(uid), _Crash(os.environ))
+    except MemoryError:
+        return EXIT_NOMEM
+    except Exception:
+        return EXIT_BUG
+
+
+def via_daemon(path: str) -> int:
+    """Hand fds 0 and 1 to qmail-queued; its one-byte answer is our exit status."""
+    import socket
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.connect(path)
+            socket.send_fds(sock, [b"Q"], [0, 1])
+            answer = sock.recv(1)
+    except OSError:
+        return EXIT_PID
+    return answer[0] if answer else EXIT_BUG
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
