@@ -2,26 +2,23 @@
 
 Record data is a sequence of NUL-terminated entries: `D` denies, `+NAME=VALUE` sets a variable.
 """
+from collections import namedtuple
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-from rules.syntax import Rule
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """What tcpserver does with a matched record: deny, or allow with these variables in order."""
-    deny: bool
-    env: tuple[tuple[bytes, bytes], ...]
+# a namedtuple rather than a frozen dataclass: see rules.syntax.Rule
+Decision = namedtuple("Decision", "deny env")
+Decision.__doc__ = """What tcpserver does with a matched record: deny, or allow with these (NAME, VALUE) in order."""
 
 
 ALLOW = Decision(False, ())
 
 
-def encode(rule: Rule) -> bytes:
+def encode(rule) -> bytes:
     """The data stored for every key of RULE (§2.4)."""
     data = b"D\0" if rule.deny else b""
-    return data + b"".join(b"+%s=%s\0" % pair for pair in rule.env)
+    for name, value in rule.env:
+        data += b"+" + name + b"=" + value + b"\0"
+    return data
 
 
 def records(rules) -> Iterator[tuple[bytes, bytes]]:
