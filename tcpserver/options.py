@@ -1,0 +1,153 @@
+"""tcpserver's command line: argv -> Options, with djb's getopt (spec/ucspi-tcp.md §1.1, §1.2). Pure.
+
+djb getopt: single-letter options, clustering (`-vX`), arguments attached (`-c5`) or separate
+(`-c 5`); parsing stops at the first non-option, at `-` alone (kept) and at `--` (dropped).
+Numbers are "leading decimal digits, default 0" (scan_ulong), never an error.
+"""
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+# spec/ucspi-tcp.md §1.1
+USAGE = (b"tcpserver: usage: tcpserver [ -1UXpPhHrRoOdDqQv ] [ -c limit ] [ -x rules.cdb ]"
+         b" [ -B banner ] [ -g gid ] [ -u uid ] [ -b backlog ] [ -l localname ] [ -t timeout ]"
+         b" host port program\n")
+OPTSTRING = b"dDvqQhHrR1UXx:t:u:g:l:b:B:c:pPoO"
+
+ULONG = 1 << 64
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    host: bytes
+    port: bytes
+    program: tuple[bytes, ...]
+    verbosity: int = 1          # 0 -q, 1 -Q, 2 -v
+    limit: int = 40             # -c
+    rules: bytes | None = None  # -x
+    allow_no_rules: bool = False  # -X
+    banner: bytes = b""         # -B
+    delay: bool = True          # -d (True) / -D
+    kill_options: bool = True   # -O (True) / -o
+    remote_host: bool = True    # -h / -H
+    remote_info: bool = True    # -r / -R
+    paranoid: bool = False      # -p / -P
+    timeout: int = 26           # -t
+    uid: int = 0                # -u / -U
+    gid: int = 0                # -g / -U
+    print_port: bool = False    # -1
+    backlog: int = 20           # -b
+    local_host: bytes | None = None  # -l
+
+
+class BadUsage(Exception):
+    """Bad command line: TEXT goes to fd 2 as it is (empty under -q), exit 100."""
+
+    def __init__(self, text: bytes) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+def scan_ulong(s: bytes) -> int:
+    """djb's scan_ulong: the leading decimal digits, 0 when there are none, modulo 2**64."""
+    n = 0
+    for c in s:
+        if not 0x30 <= c <= 0x39:
+            break
+        n = n * 10 + c - 0x30
+    return n % ULONG
+
+
+def progname(argv0: bytes | None) -> bytes:
+    """The name getopt prints: argv[0] after its last slash."""
+    return (argv0 or b"").rpartition(b"/")[2]
+
+
+def getopt(argv: Sequence[bytes], optstring: bytes = OPTSTRING):
+    """djb's getopt over argv[1:]: yields (opt, arg); the last item is (None, index of the rest).
+
+    An unknown option or a missing argument yields (b"?", message) with getopt's message.
+    """
+    with_argument = {c for i, c in enumerate(optstring) if optstring[i + 1:i + 2] == b":"}
+    known = set(optstring) - {ord(":")}
+    i = 1
+    while i < len(argv):
+        arg = argv[i]
+        if arg[:1] != b"-" or arg == b"-":
+            break
+        if arg == b"--":
+            i += 1
+            break
+        pos = 1
+        while pos < len(arg):
+            c = arg[pos]
+            pos += 1
+            if c not in known:
+                yield b"?", b"%s: illegal option -- %c\n" % (progname(argv[0]), c)
+                return
+            if c in with_argument:
+                if pos < len(arg):
+                    value = arg[pos:]
+                elif i + 1 < len(argv):
+                    i += 1
+                    value = argv[i]
+                else:
+                    yield b"?", b"%s: option requires an argument -- %c\n" % (progname(argv[0]), c)
+                    return
+                yield bytes([c]), value
+                break
+            yield bytes([c]), None
+        i += 1
+    yield None, i
+
+
+def parse_options(argv: Sequence[bytes], environ: Mapping[bytes, bytes] | None = None) -> Options:
+    """argv (argv[0] included) -> Options; raises BadUsage with the C program's exact text.
+
+    ENVIRON gives `UID`/`GID` for -U (read when -U is parsed, as the C does).
+    """
+    environ = environ or {}
+    o: dict = {}
+    rest = len(argv)
+    for opt, value in getopt(argv):
+        if opt is None:
+            rest = value
+        elif opt == b"?":
+            raise BadUsage(value + USAGE)
+        else:
+            _apply(o, opt, value, environ)
+    args = list(argv[rest:])
+    quiet = o.get("verbosity", 1) == 0
+    if len(args) < 2:
+        raise BadUsage(b"" if quiet else USAGE)
+    host, port, *program = args       # no program: a usage error after the port is read (§1.5)
+    if host in (b"", b"0"):
+        host = b"0.0.0.0"
+    return Options(host=host, port=port, program=tuple(program), **o)
+
+
+_SETTINGS = {
+    b"d": ("delay", True), b"D": ("delay", False),
+    b"v": ("verbosity", 2), b"q": ("verbosity", 0), b"Q": ("verbosity", 1),
+    b"P": ("paranoid", False), b"p": ("paranoid", True),
+    b"O": ("kill_options", True), b"o": ("kill_options", False),
+    b"H": ("remote_host", False), b"h": ("remote_host", True),
+    b"R": ("remote_info", False), b"r": ("remote_info", True),
+    b"1": ("print_port", True), b"X": ("allow_no_rules", True),
+}
+_NUMBERS = {b"b": "backlog", b"c": "limit", b"t": "timeout", b"u": "uid", b"g": "gid"}
+_STRINGS = {b"x": "rules", b"B": "banner", b"l": "local_host"}
+
+
+def _apply(o: dict, opt: bytes, value: bytes | None, environ: Mapping[bytes, bytes]) -> None:
+    if opt in _SETTINGS:
+        name, setting = _SETTINGS[opt]
+        o[name] = setting
+    elif opt in _NUMBERS:
+        o[_NUMBERS[opt]] = scan_ulong(value)
+    elif opt in _STRINGS:
+        o[_STRINGS[opt]] = value
+    elif opt == b"U":
+        if b"UID" in environ:
+            o["uid"] = scan_ulong(environ[b"UID"])
+        if b"GID" in environ:
+            o["gid"] = scan_ulong(environ[b"GID"])

@@ -1,0 +1,378 @@
+"""tcpserver [ -1UXpPhHrRoOdDqQv ] [ -c limit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ]
+[ -u uid ] [ -b backlog ] [ -l localname ] [ -t timeout ] host port program [ arg ... ]
+
+Accepts TCP connections on HOST:PORT and runs PROGRAM for each, with the socket on fds 0 and 1
+(spec/ucspi-tcp.md §1). fd 1: the port with -1, then /dev/null. fd 2: the log (§1.12).
+Environment: passed on with the TCP variables (§1.7); UID and GID read for -U; PATH finds
+PROGRAM; DNSCACHEIP for -h/-p and names. TCPSERVER_NO_WARM=1: always exec the program, never
+the warm-handler path (spawn.py). Exit: 0 on SIGTERM, 100 usage, 111 fatal start-up error.
+
+Where each per-connection step runs (spec §1.6 puts them all in a forked child):
+- no lookups needed (-H -R -l NAME): the server does the banner, local address, rules and
+  environment itself and starts the program with posix_spawnp (the C rate needs this), or
+  forks a child only to log and exit for a deny or a dropped connection;
+- otherwise (PTR, -p, IDENT): a forked child does everything from the `pid` line on, so a
+  slow answer delays only its own connection.
+The log lines are the same either way; only the moment some of them are written differs.
+"""
+import errno
+import os
+import select
+import signal
+import socket
+import sys
+from dataclasses import dataclass
+
+from rules.cdb import find_rule
+from rules.lookup import candidate_keys
+from rules.records import decision
+from tcpserver import spawn as spawning
+from tcpserver.die import Fatal, djb_error, write2
+from tcpserver.environ import Template, apply_updates, as_mapping, inherited
+from tcpserver.listen import bind_listen, drop_privileges, resolve_host, resolve_port
+from tcpserver.options import USAGE, BadUsage, Options, parse_options
+from tcpserver.slots import Slots, drop_line, fatal_line, pid_line, status_line, verdict_line
+
+EXIT_DENY, EXIT_DROP = 100, 111
+FAST_BANNER_MAX = 2048     # a fresh socket's send buffer takes this without blocking
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The outcome of §1.6 steps 2-8 for an allowed or denied connection."""
+    deny: bool
+    entries: list           # the program's environment, `NAME=value` entries in order
+    local_host: bytes | None
+    local_ip: bytes
+    remote_host: bytes | None
+    remote_info: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """`tcpserver: warning: dropping connection, REASON`, exit 111."""
+    reason: bytes
+
+
+class Server:
+    def __init__(self, o: Options, environ: list[bytes], listener: socket.socket,
+                 local_ip: str, local_port: int) -> None:
+        self.o = o
+        self.listener = listener
+        self.log = o.verbosity >= 1
+        self.verbose = o.verbosity >= 2
+        self.template = Template(environ)
+        self.path = next((e[5:] for e in environ if e.startswith(b"PATH=")), None)
+        self.argv = list(o.program)
+        self.local_port = b"%d" % local_port
+        self.fixed_local_ip = None if local_ip == "0.0.0.0" else local_ip.encode()
+        self.slots = Slots(o.limit)
+        self.pending = False
+        self.lookups = o.remote_host or o.remote_info or o.local_host is None
+        self.fast = (not self.lookups and len(o.banner) <= FAST_BANNER_MAX
+                     and bool(self.argv[0]))
+        self.warm = spawning.warm_handler(self.argv[0], self.path)
+        self._title_prefix = "tcpserver: %s:%d " % (local_ip, local_port)
+        self._setproctitle = _title_setter()
+        self._wake_r = self._wake_w = -1
+
+    # ------------------------------------------------------------------ the accept loop
+
+    def run(self) -> None:
+        self.listener.setblocking(False)
+        accept = getattr(self.listener, "_accept", None) or self._accept_pair
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        signal.signal(signal.SIGCHLD, self._sigchld)
+        both = select.poll()
+        both.register(self.listener.fileno(), select.POLLIN)
+        both.register(self._wake_r, select.POLLIN)
+        wake = select.poll()
+        wake.register(self._wake_r, select.POLLIN)
+        if self.verbose:
+            write2(status_line(0, self.o.limit))
+        self._title()
+        while True:
+            if self.pending:
+                self.reap()
+            if self.slots.full:
+                wake.poll()
+                self._drain()
+                continue
+            try:
+                fd, addr = accept()
+            except BlockingIOError:
+                both.poll()
+                self._drain()
+                continue
+            except OSError:
+                continue                     # as the C: an accept error is retried
+            self.connection(fd, addr)
+
+    def _accept_pair(self):
+        conn, addr = self.listener.accept()
+        return conn.detach(), addr
+
+    def _sigchld(self, signum, frame) -> None:
+        self.pending = True
+
+    def _drain(self) -> None:
+        try:
+            while os.read(self._wake_r, 512):
+                pass
+        except OSError:
+            pass
+
+    def reap(self) -> None:
+        self.pending = False
+        reaped = False
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if not pid:
+                break
+            reaped = True
+            line = self.slots.freed()
+            if self.verbose:
+                write2(b"tcpserver: end %d status %d\n" % (pid, status) + line)
+        if reaped:
+            self._title()
+
+    def _title(self) -> None:
+        if self._setproctitle:
+            self._setproctitle(self._title_prefix + "%d/%d" % (self.slots.children, self.o.limit))
+
+    # ------------------------------------------------------------------ one connection
+
+    def connection(self, fd: int, addr: tuple[str, int]) -> None:
+        ip = addr[0].encode()
+        port = b"%d" % addr[1]
+        line = self.slots.taken()
+        if self.verbose:
+            write2(line)
+        self._title()
+        try:
+            if not self.fast:
+                self.fork_child(fd, ip, port, None)
+                return
+            outcome = self.prepare(fd, ip, port)
+            if type(outcome) is Verdict and not outcome.deny:
+                pid = self.start(fd, outcome)
+                if pid is None:
+                    self.fork_child(fd, ip, port, outcome)
+                elif self.verbose:
+                    write2(pid_line(pid, ip) + self.verdict_text(outcome, pid, ip, port))
+            else:
+                self.fork_child(fd, ip, port, outcome)
+        finally:
+            os.close(fd)
+
+    def start(self, fd: int, v: Verdict) -> int | None:
+        """Start the program without forking the server; None: let a forked child do it."""
+        env = as_mapping(v.entries)
+        if env is None:
+            return None
+        if self.warm is not None:
+            return self.warm.start(self, fd, env)
+        try:
+            return spawning.spawn(self.argv[0], self.argv, env, fd)
+        except (OSError, ValueError):
+            return None          # the child repeats the exec and reports the error (§1.6)
+
+    def verdict_text(self, v: Verdict, pid: int, ip: bytes, port: bytes) -> bytes:
+        return verdict_line(v.deny, pid, v.local_host, v.local_ip, self.local_port,
+                            v.remote_host, ip, v.remote_info, port)
+
+    def prepare(self, fd: int, ip: bytes, port: bytes) -> Verdict | Drop:
+        """§1.6 steps 2-8: options, banner, local address, lookups (in a child), rules."""
+        o = self.o
+        local_ip = self.fixed_local_ip
+        if not o.delay or o.banner or local_ip is None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 0, fd)
+            try:
+                if not o.delay:
+                    try:
+                        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    except OSError:
+                        pass
+                if o.banner:
+                    try:
+                        sock.sendall(o.banner)
+                    except OSError as e:
+                        return Drop(b"unable to print banner: " + djb_error(e).encode())
+                try:
+                    local_ip = sock.getsockname()[0].encode()
+                except OSError as e:
+                    return Drop(b"unable to get local address: " + djb_error(e).encode())
+            finally:
+                sock.detach()
+        local_host = o.local_host
+        remote_host = remote_info = None
+        if self.lookups:
+            from tcpserver import dns
+            if local_host is None:
+                local_host = dns.local_host(local_ip.decode())
+            if o.remote_host:
+                remote_host = dns.remote_host(ip.decode(), o.paranoid)
+            if o.remote_info:
+                remote_info = _remote_info(ip, port, local_ip, self.local_port, o.timeout)
+        deny = False
+        rule_env = ()
+        if o.rules is not None:
+            try:
+                found = find_rule(o.rules, candidate_keys(ip, remote_host, remote_info))
+            except OSError as e:
+                if e.errno != errno.ENOENT or not o.allow_no_rules:
+                    return Drop(b"unable to read %s: %s" % (o.rules, djb_error(e).encode()))
+                found = None
+            if found is not None:
+                d = decision(found[1])
+                deny, rule_env = d.deny, d.env
+        entries = self.template.entries((b"TCP", local_ip, self.local_port, local_host,
+                                         ip, port, remote_host, remote_info))
+        if rule_env:
+            entries = apply_updates(entries, rule_env)
+        return Verdict(deny, entries, local_host, local_ip, remote_host, remote_info)
+
+    def fork_child(self, fd: int, ip: bytes, port: bytes, outcome: Verdict | Drop | None) -> None:
+        try:
+            pid = os.fork()
+        except OSError as e:
+            if self.log:
+                write2(drop_line(b"unable to fork: " + djb_error(e).encode()))
+            line = self.slots.freed()
+            if self.verbose:
+                write2(line)
+            return
+        if pid == 0:
+            status = EXIT_DROP
+            try:
+                status = self.child(fd, ip, port, outcome)
+            finally:
+                os._exit(status)
+
+    def child(self, fd: int, ip: bytes, port: bytes, outcome: Verdict | Drop | None) -> int:
+        """The forked child: §1.6 from the `pid` line to the exec (or exit 100/111)."""
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        for extra in (self._wake_r, self._wake_w):
+            os.close(extra)
+        self.listener.close()
+        if self.verbose:
+            write2(pid_line(os.getpid(), ip))
+        if outcome is None:
+            outcome = self.prepare(fd, ip, port)
+        if type(outcome) is Drop:
+            if self.log:
+                write2(drop_line(outcome.reason))
+            return EXIT_DROP
+        if self.verbose:
+            write2(self.verdict_text(outcome, os.getpid(), ip, port))
+        if outcome.deny:
+            return EXIT_DENY
+        try:
+            spawning.socket_to_stdio(fd)
+        except OSError as e:
+            if self.log:
+                write2(drop_line(b"unable to set up descriptors: " + djb_error(e).encode()))
+            return EXIT_DROP
+        spawning.default_signals()
+        err = spawning.pathexec(self.argv, outcome.entries, self.path)
+        if self.log:
+            write2(drop_line(b"unable to run %s: %s" % (self.argv[0], djb_error(err).encode())))
+        return EXIT_DROP
+
+
+def _remote_info(ip: bytes, port: bytes, local_ip: bytes, local_port: bytes,
+                 timeout: int) -> bytes | None:
+    """TCPREMOTEINFO from the client's identd (§1.10); None when the exchange fails."""
+    from tcpserver import ident
+    return ident.remote_info(ip.decode(), int(port), local_ip.decode(), int(local_port), timeout)
+
+
+def _title_setter():
+    try:
+        from setproctitle import setproctitle
+    except ImportError:
+        return None
+    return setproctitle
+
+
+def _ensure_std_fds() -> None:
+    """Keep fds 0-2 open, so the listening socket can never be fd 0 (§1.5's busy-loop pitfall)."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+
+
+def _close_stdin_stdout() -> None:
+    """§1.5 step 7: fds 0 and 1 closed (here: /dev/null, so they are never reused)."""
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.close(null)
+
+
+def _sigterm(signum, frame) -> None:
+    os._exit(0)          # §1.14: at once, status 0; children keep running
+
+
+def serve(argv: list[bytes], environ: list[bytes]) -> int:
+    env = {}
+    for entry in environ:
+        name, _, value = entry.partition(b"=")
+        env.setdefault(name, value)
+    try:
+        o = parse_options(argv, env)
+    except BadUsage as e:
+        write2(e.text)
+        return 100
+    quiet = o.verbosity == 0
+    try:
+        port = resolve_port(o.port)
+        if not o.program:
+            if not quiet:
+                write2(USAGE)
+            return 100
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+        signal.signal(signal.SIGCHLD, lambda *a: None)
+        signal.signal(signal.SIGTERM, _sigterm)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)     # the C dies by SIGINT
+        ip = resolve_host(o.host)
+        listener = bind_listen(ip, port, o.backlog)
+        drop_privileges(o.uid, o.gid)
+    except Fatal as e:
+        if not quiet:
+            write2(fatal_line(e.text))
+        return e.code
+    local_port = listener.getsockname()[1]
+    if o.print_port:
+        try:
+            os.write(1, b"%d\n" % local_port)
+        except OSError:
+            pass
+    _close_stdin_stdout()
+    server = Server(o, environ, listener, ip, local_port)
+    if server.lookups:
+        from tcpserver import dns
+        dns.preload()            # once here, not in every child
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+    server.run()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    environ = inherited()             # first: before Python or setproctitle change anything
+    _ensure_std_fds()
+    args = sys.argv[1:] if argv is None else list(argv)
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else "tcpserver"
+    return serve([os.fsencode(a) for a in [argv0, *args]], environ)
