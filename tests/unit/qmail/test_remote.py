@@ -1,0 +1,154 @@
+"""qmail/remote.py's pure parts: routes, MX order, replies, DATA stuffing, reports (§9.4)."""
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from qmail import remote
+from qmail.remote import Blaster, PartialLine, ReplyReader
+
+
+ROUTES = {b"example.com": b"relay.example.net:2525", b".example.com": b"sub-relay",
+          b"mx.example.com": b"", b"": b"default-relay", b"lit.example": b"[10.0.0.1]:26"}
+
+
+@pytest.mark.parametrize("host, expected", [
+    (b"example.com", (b"relay.example.net", 2525)),
+    (b"EXAMPLE.COM", (b"relay.example.net", 2525)),
+    (b"a.b.example.com", (b"sub-relay", 25)),
+    (b"mx.example.com", (None, 25)),          # empty relay: use MX
+    (b"other.org", (b"default-relay", 25)),
+    (b"lit.example", (b"[10.0.0.1]", 26)),
+])
+def test_route(host, expected):
+    assert remote.route(host, ROUTES) == expected
+
+
+def test_route_without_smtproutes_and_odd_ports():
+    assert remote.route(b"x.org", {}) == (None, 25)
+    assert remote.route(b"x.org", {b"x.org": b"h:12ab"}) == (b"h", 12)
+    assert remote.route(b"x.org", {b"x.org": b"h:"}) == (b"h", 0)
+
+
+def test_ip_literal():
+    assert remote.ip_literal(b"127.0.0.1") == b"127.0.0.1"
+    assert remote.ip_literal(b"[10.0.0.01]") == b"10.0.0.1"
+    assert remote.ip_literal(b"example.com") is None
+    assert remote.ip_literal(b"1.2.3.256") is None
+    assert remote.ip_literal(b"1.2.3") is None
+
+
+def test_mangle_quotes_the_box_only():
+    assert remote.mangle(b"a b@Example.COM") == b'"a b"@Example.COM'
+    assert remote.mangle(b"joe@x") == b"joe@x"
+    assert remote.mangle(b"") == b""
+
+
+def test_order_mx_lowest_first_and_a_permutation():
+    records = [(20, b"b"), (10, b"a1"), (30, b"c"), (10, b"a2"), (10, b"a3")]
+    for random in (0, 1, 12345, 2**40 + 7):
+        ordered = remote.order_mx(records, random)
+        assert sorted(ordered) == sorted(records)
+        assert [p for p, _ in ordered] == [10, 10, 10, 20, 30]
+    firsts = {remote.order_mx(records, r)[0] for r in range(200)}
+    assert len(firsts) > 1                      # equals are shuffled
+
+
+def test_usable_skips_this_machine_and_worse():
+    ips = [(10, b"1.1.1.1"), (20, b"127.0.0.1"), (30, b"2.2.2.2")]
+    me = {b"127.0.0.1", b"0.0.0.0"}
+    assert remote.usable(ips, me, relayed=False) == [b"1.1.1.1"]
+    assert remote.usable([(10, b"127.0.0.1"), (20, b"1.1.1.1")], me, False) is None
+    assert remote.usable([(0, b"127.0.0.1")], me, relayed=True) == [b"127.0.0.1"]
+
+
+REPLIES = [
+    (b"220 mx ESMTP\r\n", (220, b"220 mx ESMTP\n")),
+    (b"250-mx\r\n250-PIPELINING\r\n250 8BITMIME\r\n", (250, b"250-mx\n250-PIPELINING\n250 8BITMIME\n")),
+    (b"550\n", (550, b"550\n")),
+    (b"451-first\r\n250 second\r\n", (451, b"451-first\n250 second\n")),   # the first code counts
+]
+
+
+@pytest.mark.parametrize("wire, expected", REPLIES)
+@pytest.mark.parametrize("chunked", [False, True])
+def test_reply_reader(wire, expected, chunked):
+    reader = ReplyReader()
+    got = None
+    for piece in ([wire[i:i + 1] for i in range(len(wire))] if chunked else [wire]):
+        assert got is None
+        reader.feed(piece)
+        got = reader.reply()
+    assert got == expected
+
+
+def test_reply_reader_keeps_the_next_reply_and_caps_text():
+    reader = ReplyReader()
+    reader.feed(b"250 ok\r\n354 go")
+    assert reader.reply() == (250, b"250 ok\n")
+    assert reader.reply() is None
+    reader.feed(b" ahead\r\n")
+    assert reader.reply() == (354, b"354 go ahead\n")
+    reader.feed(b"250 " + b"x" * 6000 + b"\r\n")
+    code, text = reader.reply()
+    assert (code, len(text)) == (250, remote.HUGESMTPTEXT)
+
+
+BLASTS = [
+    (b"a\nb\n", b"a\r\nb\r\n.\r\n"),
+    (b".\n..x\n", b"..\r\n...x\r\n.\r\n"),
+    (b"bare\rcr\ncrlf\r\n.\rdot\nend\n", b"bare\r\ncr\r\ncrlf\r\n..\r\ndot\r\nend\r\n.\r\n"),  # spec, verified
+    (b"x\r.\r\n", b"x\r\n..\r\n.\r\n"),          # a bare CR never lets "." end the data
+    (b"", b".\r\n"),
+    (b"end\r", b"end\r\n.\r\n"),
+]
+
+
+@pytest.mark.parametrize("message, wire", BLASTS)
+@pytest.mark.parametrize("chunked", [False, True])
+def test_blaster(message, wire, chunked):
+    blaster = Blaster()
+    pieces = [message[i:i + 1] for i in range(len(message))] if chunked else [message]
+    out = b"".join(blaster.feed(p) for p in pieces) + blaster.finish()
+    assert out == wire
+
+
+def test_blaster_refuses_a_partial_final_line():
+    blaster = Blaster()
+    blaster.feed(b"a\nno newline")
+    with pytest.raises(PartialLine):
+        blaster.finish()
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.binary(max_size=300), st.integers(1, 7))
+def test_blaster_output_never_has_a_bare_cr_lf_or_an_early_end(message, size):
+    blaster = Blaster()
+    out = b"".join(blaster.feed(message[i:i + size]) for i in range(0, len(message), size))
+    try:
+        out += blaster.finish()
+    except PartialLine:
+        return
+    assert out.endswith(b".\r\n")
+    body = out[:-3]
+    assert b"\r\n.\r\n" not in b"\r\n" + body
+    assert body.replace(b"\r\n", b"").count(b"\r") == 0
+    assert body.replace(b"\r\n", b"").count(b"\n") == 0
+
+
+def test_reports():
+    ip = b"127.0.0.1"
+    assert remote.recipient_report(250, ip, b"250 ok\n") == b"r\0"
+    assert remote.recipient_report(550, ip, b"550 no\n") == (
+        b"h127.0.0.1 does not like recipient.\nRemote host said: 550 no\n\0")
+    assert remote.recipient_report(451, ip, b"451 later\n") == (
+        b"s127.0.0.1 does not like recipient.\nRemote host said: 451 later\n\0")
+    assert remote.quit_report(remote.ACCEPTED, ip, b"250 ok 1\n") == (
+        b"K127.0.0.1 accepted message.\nRemote host said: 250 ok 1\n\0")
+    assert remote.quit_report(remote.SENDER_REJECTED_PERM, ip, b"553 go\0away\n") == (
+        b"DConnected to 127.0.0.1 but sender was rejected.\nRemote host said: 553 go?away\n\0")
+    assert remote.quit_report(remote.GIVING_UP, ip, b"") == b"DGiving up on 127.0.0.1.\n\0"
+    assert remote.dropped_report(ip, True) == (
+        b"ZConnected to 127.0.0.1 but connection died. Possible duplicate! (#4.4.2)\n\0")
+    assert remote.dropped_report(ip, False) == (
+        b"ZConnected to 127.0.0.1 but connection died. (#4.4.2)\n\0")
+    assert remote.PERM_DNS % remote.outsafe(b"a b\x7f") == (
+        b"DSorry, I couldn't find any host named a?b?. (#5.1.2)\n")
