@@ -1,0 +1,83 @@
+"""Maildir scanning, tmp/ cleaning and the QUIT commit (spec/qmail.md §6.1, §6.4, §11)."""
+import os
+
+import pytest
+
+from qmail import maildir
+from qmail.maildirmake import main as maildirmake
+
+NOW = 1795553487
+
+
+@pytest.fixture
+def md(tmp_path, monkeypatch):
+    assert maildirmake(["maildirmake", str(tmp_path / "Maildir")]) == 0
+    monkeypatch.chdir(tmp_path / "Maildir")
+    return tmp_path / "Maildir"
+
+
+def put(md, path: str, data: bytes, mtime: int, atime: int | None = None):
+    (md / path).write_bytes(data)
+    os.utime(md / path, (mtime if atime is None else atime, mtime))
+
+
+def test_maildirmake_modes(tmp_path):
+    target = tmp_path / "M"
+    assert maildirmake(["maildirmake", str(target)]) == 0
+    for sub in ("", "tmp", "new", "cur"):
+        assert (target / sub).stat().st_mode & 0o777 == 0o700
+    assert maildirmake(["maildirmake", str(target)]) == 111
+    assert maildirmake(["maildirmake"]) == 100
+
+
+def test_scan_order_current_second_and_dotfiles(md):
+    put(md, "new/b", b"bb", NOW - 10)
+    put(md, "cur/a:2,S", b"a", NOW - 20)
+    put(md, "new/c", b"ccc", NOW - 10)
+    put(md, "new/now", b"x", NOW)                 # this second: hidden (§6.1 item 4)
+    put(md, "new/future", b"x", NOW + 5)
+    put(md, "new/.hidden", b"x", NOW - 100)
+    put(md, "cur/.x", b"x", NOW - 100)
+    found = maildir.scan(NOW)
+    assert [(m.path, m.size, m.uid) for m in found] == [
+        (b"cur/a:2,S", 1, b"a"), (b"new/b", 2, b"b"), (b"new/c", 3, b"c")]
+
+
+def test_scan_lists_non_regular_entries_and_fails_without_new(md):
+    os.mkdir(md / "new" / "adir")
+    os.utime(md / "new" / "adir", (NOW - 5, NOW - 5))
+    assert [m.path for m in maildir.scan(NOW)] == [b"new/adir"]
+    os.rmdir(md / "new" / "adir")
+    os.rmdir(md / "new")
+    with pytest.raises(OSError):
+        maildir.scan(NOW)
+
+
+def test_clean_tmp_by_atime(md):
+    put(md, "tmp/old", b"x", NOW, atime=NOW - 129601)
+    put(md, "tmp/edge", b"x", NOW, atime=NOW - 129600)     # not more than 36 hours: kept
+    put(md, "tmp/.old", b"x", NOW, atime=NOW - 999999)
+    maildir.clean_tmp(NOW)
+    assert sorted(os.listdir(md / "tmp")) == [".old", "edge"]
+
+
+def test_commit(md):
+    put(md, "new/1", b"one", NOW - 3)
+    put(md, "new/2", b"two", NOW - 2)
+    put(md, "cur/3:2,S", b"three", NOW - 1)
+    put(md, "cur/4:2,", b"four", NOW - 1)
+    found = maildir.scan(NOW)
+    assert [m.path for m in found] == [b"new/1", b"new/2", b"cur/3:2,S", b"cur/4:2,"]
+    os.unlink(md / "cur" / "4:2,")                          # gone meanwhile: one failure
+    put(md, "new/late", b"late", NOW)                        # arrived during the session
+    assert maildir.commit(found, {0, 3}) == 1
+    assert sorted(os.listdir(md / "new")) == ["late"]
+    assert sorted(os.listdir(md / "cur")) == ["2:2,", "3:2,S"]
+
+
+def test_ten_thousand_messages_scan_quickly(md):
+    for i in range(10_000):
+        fd = os.open(md / "new" / f"{1000000000 + i}.{i}.host", os.O_CREAT | os.O_WRONLY)
+        os.close(fd)
+    found = maildir.scan(2 ** 40)
+    assert len(found) == 10_000
