@@ -5,7 +5,8 @@ seekable fd (0), rewound before each delivery. Imports stay light: this runs onc
 """
 import errno
 import os
-import _signal as signal   # the signal module imports enum: 3 ms per delivery
+import _signal   # the signal module imports enum: 3 ms per delivery
+signal = _signal
 import sys
 import time
 
@@ -358,3 +359,26 @@ class Queue:
         if os.WIFSIGNALED(status):
             return queue_result(None, self.write_failed)
         return queue_result(os.WEXITSTATUS(status), self.write_failed)
+
+
+def run_child(argv: list[bytes]) -> int | None:
+    """fork + execvp(argv) + wait as the qmail helpers do: the exit code, None if the child
+    crashed; a failed exec counts as exit 111 (temporary errno) or 100 (djb's error_temp)."""
+    try:
+        pid = os.posix_spawnp(argv[0], argv, os.environ,
+                              setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
+    except OSError as e:
+        return EXIT_TEMP if error_temp(e) else EXIT_PERM
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        return None
+    return os.WEXITSTATUS(status)
+
+
+def die(prog: bytes, text: bytes, code: int) -> int:
+    """strerr_die: `PROG: TEXT` LF on fd 2; returns CODE for main() to exit with."""
+    try:
+        write_all(2, prog + text + b"\n")
+    except OSError:
+        pass
+    return code
