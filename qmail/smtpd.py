@@ -1,0 +1,414 @@
+"""qmail-smtpd [CHECKPASSWORD SUBPROGRAM...]: receive mail over SMTP (spec/qmail.md §2).
+
+fds 0/1: the client (tcpserver's socket). fd 2: inherited, never written.
+Arguments: none (stock notqmail 1.09, byte for byte), or the seed's SMTP AUTH form
+`qmail-smtpd CHECKPASSWORD SUBPROGRAM` (§2.14): AUTH LOGIN/PLAIN/CRAM-MD5 checked by running
+the arguments with `user NUL password NUL challenge NUL` on their fd 3.
+Environment (read at each call of main()): TCPREMOTEIP, TCPREMOTEHOST, TCPREMOTEINFO,
+TCPLOCALHOST, TCPLOCALIP, RELAYCLIENT, DATABYTES, QMAILQUEUE, QMAILHOME.
+Control files under $QMAILHOME/control: me, smtpgreeting, localiphost, timeoutsmtpd, rcpthosts,
+morercpthosts.cdb, badmailfrom, databytes.
+Exit: 0 after QUIT; 1 on end of input, timeouts, I/O errors, bare LF, 421 conditions (§2.12).
+
+The queue program (§2.10.6) is $QMAILQUEUE if set, else bin/qmail-queue, else (CONTRACT.md)
+our own qmail-queue from this installation; the program's fds are 0 = message, 1 = envelope,
+6 = error text. When the program is our own qmail-queue, it runs in a forked child of this
+process without exec (qmail.queue.main), which saves a second interpreter per message and
+changes nothing else: our qmail-queue is not setuid, so the exec'd script would run with the
+same uid and make the same direct-or-qmail-queued choice (docs/queue.md).
+
+main() reads everything at call time and returns the exit status, so a warm server may import
+this module once and call main() in a forked child per connection (prepare() pre-imports what
+a message needs).
+"""
+import os
+import sys
+import time
+
+from qmail import control
+from qmail.smtp import replies as R
+from qmail.smtp.address import rcpthosts_allows
+from qmail.smtp.connection import (AUTH_NO_CHILD, AUTH_NO_PIPE, AUTH_WAIT_FAILED,
+                                   AUTH_WRITE_FAILED, BODY, SmtpConnection)
+from qmail.smtp.effects import (Authenticate, Authenticated, CloseQueue, Hangup, OpenQueue,
+                                Pause, QueueBytes, Reply, SmtpConfig)
+from qmail.wire import Timeout, Wire, WireClosed
+
+COMMAND_READ, DATA_READ = 1024, 1 << 16        # the C reads 1024; DATA has no replies to pace
+QUEUE_BUFFER = 1 << 16
+ERRTEXT_MAX = 255                              # bytes of fd 6 kept (§2.10.6)
+EXEC_FAILED = 120 << 8                         # the C child's _exit(120) when execv fails
+_NOT_RUNNABLE = (2, 13, 8, 20, 40, 36, 21)     # ENOENT EACCES ENOEXEC ENOTDIR ELOOP ENAMETOOLONG EISDIR
+
+
+def scan_ulong(value: bytes) -> int:
+    """djb's scan_ulong: the leading decimal digits (0 if none), modulo 2**64."""
+    digits = len(value) - len(value.lstrip(b"0123456789"))
+    return int(value[:digits]) % (1 << 64) if digits else 0
+
+
+# --- control files and environment (§2.1, §2.2) --------------------------------------------
+
+def load_config(environ, childargs: list) -> tuple[SmtpConfig, int]:
+    """setup(): the core's settings and timeoutsmtpd; ControlError when a control file
+    exists but cannot be read."""
+    me = control.read_line("me")
+    greeting = control.read_line("smtpgreeting", me)
+    if greeting is None:
+        raise control.ControlError("smtpgreeting")
+    localiphost = control.read_line("localiphost", me)
+    timeout = control.read_int("timeoutsmtpd", 1200) & 0xFFFFFFFF    # the C's int
+    if timeout >= 1 << 31:
+        timeout -= 1 << 32
+    rcpthosts = control.read_list("rcpthosts")
+    more = None
+    if rcpthosts is not None:
+        rcpthosts = frozenset(line.lower() for line in rcpthosts)
+        more = _morercpthosts(control.control_path("morercpthosts.cdb"))
+    bmf = control.read_list("badmailfrom")
+    databytes = control.read_int("databytes", 0) & 0xFFFFFFFF
+    value = environ.get(b"DATABYTES")
+    if value is not None:
+        databytes = scan_ulong(value) & 0xFFFFFFFF
+    if databytes == 0xFFFFFFFF:
+        databytes -= 1
+    local = environ.get(b"TCPLOCALHOST")
+    if local is None:
+        local = environ.get(b"TCPLOCALIP", b"unknown")
+
+    def rcpt_allowed(addr: bytes) -> bool | None:
+        return rcpthosts_allows(addr, rcpthosts, more)
+
+    config = SmtpConfig(
+        greeting=greeting, local=local,
+        remoteip=environ.get(b"TCPREMOTEIP", b"unknown"),
+        remotehost=environ.get(b"TCPREMOTEHOST", b"unknown"),
+        remoteinfo=environ.get(b"TCPREMOTEINFO"), relayclient=environ.get(b"RELAYCLIENT"),
+        databytes=databytes,
+        badmailfrom=frozenset(line.lower() for line in bmf or ()),
+        rcpt_allowed=rcpt_allowed, localiphost=localiphost, is_local_ip=LocalIps(),
+        auth=bool(childargs), pid=os.getpid())
+    return config, max(timeout, 1)
+
+
+def _morercpthosts(path: str):
+    """A lookup in morercpthosts.cdb, opened at start as the C does (absent: None)."""
+    try:
+        os.close(os.open(path, os.O_RDONLY))
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise control.ControlError("morercpthosts.cdb") from e
+    reader = []
+
+    def more(key: bytes) -> bool | None:
+        try:
+            if not reader:
+                from rules.cdb import open_cdb
+                reader.append(open_cdb(path))
+            return reader[0].get(key) is not None
+        except OSError:
+            return None                        # cdb_seek error: 421 mid-session (§2.3)
+    return more
+
+
+class LocalIps:
+    """ipme: this machine's IPv4 addresses plus 0.0.0.0, enumerated on first use (§2.7)."""
+
+    def __init__(self) -> None:
+        self._ips: set | None = None
+
+    def __call__(self, ip: bytes) -> bool:
+        if self._ips is None:
+            self._ips = my_ipv4_addresses()
+        return ip in self._ips
+
+
+def my_ipv4_addresses() -> set:
+    import _socket
+    import fcntl
+    import struct
+    siocgifaddr = 0x8915
+    ips = {b"\0\0\0\0"}
+    try:
+        sock = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    except OSError:
+        return ips
+    try:
+        for _, name in _socket.if_nameindex():
+            request = struct.pack("16s16x", name.encode()[:15])
+            try:
+                reply = fcntl.ioctl(sock.fileno(), siocgifaddr, request)
+            except OSError:
+                continue                       # no IPv4 address on this interface
+            ips.add(reply[20:24])
+    except OSError:
+        pass
+    finally:
+        sock.close()
+    return ips
+
+
+# --- the queue program (§2.10.6) ----------------------------------------------------------
+
+def our_queue_program() -> str:
+    return os.path.join(os.path.dirname(sys.executable), "qmail-queue")
+
+
+def queue_program(environ) -> tuple[bytes, bool]:
+    """(program to run, whether it is our own qmail-queue). A relative path is relative to
+    $QMAILHOME, the current directory, as in the C."""
+    program = environ.get(b"QMAILQUEUE")
+    if program is not None:
+        return program, False
+    ours = our_queue_program()
+    if os.path.lexists("bin/qmail-queue"):
+        if os.path.realpath("bin/qmail-queue") == os.path.realpath(ours):
+            return os.fsencode(ours), True
+        return b"bin/qmail-queue", False
+    if os.path.exists(ours):
+        return os.fsencode(ours), True
+    return b"bin/qmail-queue", False
+
+
+class QueueRunner:
+    """One run of the queue program: start(), write()..., finish() or abort()."""
+
+    def __init__(self, environ) -> None:
+        self.environ = environ
+        self.pid = 0
+        self._fds: list[int] = []
+        self._msg = self._env = self._err = -1
+        self._buf = bytearray()
+        self.flagerr = False
+
+    def start(self) -> int | None:
+        """qmail_open(): the child's pid, or None when a pipe or the fork failed."""
+        self.flagerr = False
+        self._buf.clear()
+        try:
+            msg_r, self._msg = os.pipe()
+        except OSError:
+            return None
+        try:
+            env_r, self._env = os.pipe()
+        except OSError:
+            self._close_all([msg_r, self._msg])
+            return None
+        try:
+            self._err, err_w = os.pipe()
+        except OSError:
+            self._close_all([msg_r, self._msg, env_r, self._env])
+            return None
+        program, ours = queue_program(self.environ)
+        try:
+            if ours:
+                self.pid = _fork_queue(msg_r, env_r, err_w,
+                                       (self._msg, self._env, self._err))
+            else:
+                self.pid = _spawn_queue(program, msg_r, env_r, err_w)
+        except OSError:
+            self._close_all([msg_r, env_r, err_w, self._msg, self._env, self._err])
+            return None
+        finally:
+            self._close_all([msg_r, env_r, err_w])
+        return self.pid
+
+    def write(self, data: bytes) -> None:
+        if self.flagerr:
+            return
+        self._buf += data
+        if len(self._buf) >= QUEUE_BUFFER:
+            self._flush()
+
+    def finish(self, envelope: bytes | None) -> tuple[int | None, bytes, bool]:
+        """qmail_from + qmail_close: (wait status or None, fd 6 text, write error)."""
+        if not self.flagerr:
+            self._flush()
+        os.close(self._msg)
+        if envelope is not None and not self.flagerr:
+            self._write_all(self._env, envelope)
+        os.close(self._env)
+        errtext = bytearray()
+        while True:
+            try:
+                chunk = os.read(self._err, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            errtext += chunk[:ERRTEXT_MAX - len(errtext)]
+        os.close(self._err)
+        self._msg = self._env = self._err = -1
+        try:
+            _, wstatus = os.waitpid(self.pid, 0)
+        except OSError:
+            wstatus = None
+        return wstatus, bytes(errtext), self.flagerr
+
+    def abort(self) -> None:
+        """The session ended in DATA: the program sees EOF and no envelope, and discards."""
+        self._close_all([self._msg, self._env, self._err])
+        self._msg = self._env = self._err = -1
+
+    def _flush(self) -> None:
+        if self._buf:
+            self._write_all(self._msg, self._buf)
+            self._buf.clear()
+
+    def _write_all(self, fd: int, data) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError:
+            self.flagerr = True
+
+    @staticmethod
+    def _close_all(fds) -> None:
+        for fd in fds:
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+
+def _spawn_queue(program: bytes, msg_r: int, env_r: int, err_w: int) -> int:
+    """posix_spawn the program (execv: no PATH search). An exec failure is the C child's
+    _exit(120): a short-lived child that exits 120 stands in for it."""
+    actions = [(os.POSIX_SPAWN_DUP2, msg_r, 0), (os.POSIX_SPAWN_DUP2, env_r, 1),
+               (os.POSIX_SPAWN_DUP2, err_w, 6)]
+    try:
+        return os.posix_spawn(program, [program], os.environ, file_actions=actions)
+    except OSError as e:
+        if e.errno not in _NOT_RUNNABLE:
+            raise
+    pid = os.fork()
+    if pid == 0:
+        os._exit(120)
+    return pid
+
+
+def _fork_queue(msg_r: int, env_r: int, err_w: int, parent_fds) -> int:
+    """Our own qmail-queue in a forked child, without exec."""
+    import qmail.queue
+    pid = os.fork()
+    if pid:
+        return pid
+    status = 81
+    try:
+        for fd in parent_fds:
+            os.close(fd)
+        os.dup2(msg_r, 0)
+        os.dup2(env_r, 1)
+        os.dup2(err_w, 6)
+        for fd in (msg_r, env_r, err_w):
+            if fd not in (0, 1, 2, 6):
+                os.close(fd)
+        status = qmail.queue.main(["qmail-queue"])
+    finally:
+        os._exit(status)
+
+
+def prepare() -> None:
+    """For a warm server: import now what a message will need, once, before forking."""
+    import qmail.queue  # noqa: F401
+    import rules.cdb  # noqa: F401
+
+
+# --- SMTP AUTH's checkpassword (§2.14) ------------------------------------------------------
+
+def authenticate(childargs: list[bytes], user: bytes, password: bytes, challenge: bytes) -> int:
+    """Run CHILDARGS with `user NUL password NUL challenge NUL` on fd 3; its wait status, or
+    one of the AUTH_* troubles."""
+    import _signal                     # not signal: that one imports enum
+    try:
+        read_end, write_end = os.pipe()
+    except OSError:
+        return AUTH_NO_PIPE
+    try:
+        pid = os.posix_spawnp(childargs[0], childargs, os.environ,
+                              file_actions=[(os.POSIX_SPAWN_DUP2, read_end, 3)],
+                              setsigdef=(_signal.SIGPIPE,))
+    except OSError as e:
+        os.close(read_end)
+        os.close(write_end)
+        if e.errno in _NOT_RUNNABLE:       # the C's child: execvp failed, _exit(1)
+            return 1 << 8
+        return AUTH_NO_CHILD
+    os.close(read_end)
+    data = memoryview(user + b"\0" + password + b"\0" + challenge + b"\0")
+    try:
+        while data:
+            data = data[os.write(write_end, data):]
+    except OSError:
+        os.close(write_end)
+        return AUTH_WRITE_FAILED
+    os.close(write_end)
+    try:
+        return os.waitpid(pid, 0)[1]
+    except OSError:
+        return AUTH_WAIT_FAILED
+
+
+# --- the driver -----------------------------------------------------------------------------
+
+def serve(conn: SmtpConnection, wire: Wire, queue: QueueRunner, childargs: list[bytes]) -> int:
+    """Run the core against the client until it hangs up; the exit status."""
+    try:
+        while True:
+            for effect in conn.effects():
+                match effect:
+                    case Reply(data=data, flush=flush):
+                        wire.write(data, flush=flush)
+                    case QueueBytes(data=data):
+                        queue.write(data)
+                    case OpenQueue():
+                        conn.queue_opened(queue.start(), time.time())
+                    case CloseQueue(envelope=envelope):
+                        wstatus, errtext, failed = queue.finish(envelope)
+                        conn.queue_closed(wstatus, errtext, failed, time.time())
+                    case Authenticate(user=user, password=password, challenge=challenge):
+                        conn.auth_finished(authenticate(childargs, user, password, challenge))
+                    case Authenticated(user=user):
+                        os.environb[b"TCPREMOTEINFO"] = user
+                        os.environb[b"RELAYCLIENT"] = b""
+                    case Pause(seconds=seconds):
+                        time.sleep(seconds)
+                    case Hangup(status=status):
+                        queue.abort()
+                        wire.flush()
+                        return status
+            wire.flush()                       # (§1.3) before every read; errors: exit 1
+            wire.read_size = DATA_READ if conn.state == BODY else COMMAND_READ
+            try:
+                data = wire.read()
+            except Timeout:
+                conn.timed_out()
+                continue
+            conn.receive_data(data, time.time())
+    except (Timeout, WireClosed):              # a write failed or timed out: _exit(1)
+        queue.abort()
+        return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv if argv is None else argv
+    childargs = [os.fsencode(a) for a in argv[1:]]
+    environ = os.environb
+    wire = Wire(1200)
+    try:
+        os.chdir(control.qmail_home())
+        config, wire.timeout = load_config(environ, childargs)
+    except (OSError, control.ControlError):
+        try:
+            wire.write(R.CONTROLS_UNREADABLE, flush=True)
+        except (Timeout, WireClosed):
+            pass
+        return 1
+    return serve(SmtpConnection(config), wire, QueueRunner(environ), childargs)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
