@@ -76,6 +76,15 @@ class Server:
         self._setproctitle = _title_setter()
         self._wake_r = self._wake_w = -1
 
+    def preload(self) -> None:
+        """Import now what children need, once (not per child, and before dropping uid)."""
+        if self.lookups:
+            from tcpserver import dns, ident  # noqa: F401
+            dns.preload()
+            import dns.rdtypes.ANY.PTR, dns.rdtypes.IN.A  # noqa: E401,F401  parsed per reply
+        if self.o.rules is not None:
+            candidate_keys(b"", None, None)
+
     # ------------------------------------------------------------------ the accept loop
 
     def run(self) -> None:
@@ -349,22 +358,20 @@ def serve(argv: list[bytes], environ: list[bytes]) -> int:
             signal.signal(signal.SIGINT, signal.SIG_DFL)     # the C dies by SIGINT
         ip = resolve_host(o.host)
         listener = bind_listen(ip, port, o.backlog)
+        local_port = listener.getsockname()[1]
+        server = Server(o, environ, listener, ip, local_port)
+        server.preload()         # before -u: the modules may not be readable afterwards
         drop_privileges(o.uid, o.gid)
     except Fatal as e:
         if not quiet:
             write2(fatal_line(e.text))
         return e.code
-    local_port = listener.getsockname()[1]
     if o.print_port:
         try:
             os.write(1, b"%d\n" % local_port)
         except OSError:
             pass
     _close_stdin_stdout()
-    server = Server(o, environ, listener, ip, local_port)
-    if server.lookups:
-        from tcpserver import dns
-        dns.preload()            # once here, not in every child
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
     server.run()
     return 0
