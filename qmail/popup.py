@@ -68,6 +68,21 @@ class LineReader:
     def wipe(self) -> None:
         self.buf[:] = bytes(len(self.buf))
 
+    def drain(self, limit: int = 1 << 16) -> None:
+        """Discard input already sent: closing a socket with unread bytes makes the kernel
+        reset the connection, and the client could lose our last reply (the C qmail-popup
+        has usually swallowed them into its 128-byte buffer)."""
+        poller = select.poll()
+        poller.register(self.fd, select.POLLIN)
+        try:
+            while limit > 0 and poller.poll(0):
+                n = os.readv(self.fd, [self.buf])
+                if n <= 0:
+                    return
+                limit -= n
+        except OSError:
+            pass
+
     def close(self) -> None:
         if self.sock is not None:
             self.sock.detach()      # fd 0 stays open: it is the client
@@ -135,6 +150,7 @@ def serve(conn: PopupConnection, wire: Wire, reader: LineReader, subprogram: lis
                     conn.subprogram_done(crashed, code)
                 case Hangup(status):
                     wire.flush()
+                    reader.drain()
                     return status
         try:
             conn.receive_data(reader.read())
