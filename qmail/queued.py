@@ -10,7 +10,8 @@ The caller's uid and pid come from the kernel (SO_PEERCRED), never from the call
 caller is gone before todo/N would be linked, the worker drops the message (nobody was told
 it was accepted).
 
-argv: none. Exit: 0 after SIGTERM; 111 with `qmail-queued: fatal: ...` if it cannot start.
+argv: `-w` (as qmail-start runs it): also exit when fd 0 reaches end of file, i.e. when
+qmail-send, which holds the other end, is gone. Exit: 0 after SIGTERM (or -w's EOF); 111 with `qmail-queued: fatal: ...` if it cannot start.
 """
 import os
 import select
@@ -98,6 +99,9 @@ def _fork_worker(listener: socket.socket, conn: socket.socket) -> None:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv if argv is None else argv
+    watch = "-w" in argv[1:]
+
     def go() -> int:
         from qmail.control import qmail_home
         os.umask(0o033)
@@ -121,6 +125,12 @@ def main(argv=None) -> int:
         signal.signal(signal.SIGTERM, _stop)
         try:
             while True:
+                if watch:
+                    ready, _, _ = select.select([listener, 0], [], [])
+                    if 0 in ready and not os.read(0, 512):
+                        break
+                    if listener not in ready:
+                        continue
                 try:
                     conn, _ = listener.accept()
                 except OSError:
