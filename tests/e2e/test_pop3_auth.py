@@ -1,0 +1,272 @@
+"""The POP3 programs as processes: checkpassword and vchkpw on fd 3 (spec/qmail.md §5),
+qmail-newvpw, qmail-popup and qmail-pop3d over pipes (§4, §6), and a real system account
+through tcpserver when we are root (created with useradd and removed again)."""
+import contextlib
+import os
+import poplib
+import pwd
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from support import ours, run_tcpserver
+
+SHOW = ["/bin/sh", "-c", 'echo "$USER|$HOME|$SHELL|$(pwd)|$(id -u)|$(id -g)|$(id -G)|$X"']
+
+
+def checker(program: str, data: bytes | None, argv=SHOW, env=None, user=None, group=None):
+    """Run PROGRAM ARGV with DATA on fd 3 (None: fd 3 closed)."""
+    full_env = {**os.environ, "CHECKPASSWORD_FAIL_DELAY": "0", "X": "kept", **(env or {})}
+    full_env = {k: v for k, v in full_env.items() if v is not None}
+    if data is None:
+        return subprocess.run([ours(program), *argv], capture_output=True, env=full_env,
+                              timeout=30, user=user, group=group)
+    r, w = os.pipe()
+    try:
+        assert os.write(w, data) == len(data)
+        os.close(w)
+        w = -1
+        # bash (dash takes no fd over 9) makes the pipe fd 3 and closes its other number
+        redirect = "" if r == 3 else f"3<&{r} {r}<&-"
+        return subprocess.run(["/bin/bash", "-c", f'exec "$0" "$@" {redirect}',
+                               ours(program), *argv], capture_output=True, env=full_env,
+                              timeout=30, pass_fds=(r,), user=user, group=group)
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+
+
+def sha512(password: str) -> str:
+    return subprocess.run(["openssl", "passwd", "-6", password], capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+@pytest.fixture
+def base():
+    path = Path(tempfile.mkdtemp(prefix="pop3-auth-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+# -- checkpassword: the interface ----------------------------------------------------------
+
+@pytest.mark.parametrize("data, status", [
+    (b"", 2), (b"bob", 2), (b"bob\0", 2), (b"bob\0pw", 2),
+    (b"x" * 513, 1), (b"no-such-user-xyz\0pw\0stamp\0", 1),
+    (b"no-such-user-xyz\0pw\0" + b"s" * (512 - 20), 1),         # 512 bytes: read, refused
+    (b"root\0\0", 1), (b"root\0wrong\0", 1),
+])
+def test_checkpassword_exits(data, status):
+    r = checker("checkpassword", data)
+    assert (r.returncode, r.stdout) == (status, b"")
+
+
+def test_checkpassword_misuse_and_read_error():
+    assert checker("checkpassword", b"root\0x\0", argv=[]).returncode == 2
+    assert checker("checkpassword", None).returncode == 111       # fd 3 not open
+
+
+@pytest.mark.slow
+def test_failed_login_pauses():
+    start = time.monotonic()
+    r = checker("checkpassword", b"no-such-user-xyz\0pw\0", env={"CHECKPASSWORD_FAIL_DELAY": None})
+    assert r.returncode == 1 and time.monotonic() - start >= 2      # the default pause
+
+
+@contextlib.contextmanager
+def system_user(base: Path, password: str):
+    """A throw-away account with a sha512-crypt password and a Maildir; root only."""
+    if os.geteuid() != 0 or not shutil.which("useradd"):
+        pytest.skip("creating a system account needs root and useradd")
+    name = "pop3t" + secrets.token_hex(3)
+    home = base / name
+    subprocess.run(["useradd", "-M", "-d", str(home), "-s", "/bin/sh", "-p", sha512(password),
+                    "-U", name], check=True, capture_output=True)
+    try:
+        pw = pwd.getpwnam(name)
+        home.mkdir()
+        subprocess.run([ours("maildirmake"), str(home / "Maildir")], check=True)
+        for root, dirs, files in os.walk(home):
+            for p in [root, *(os.path.join(root, n) for n in dirs + files)]:
+                os.chown(p, pw.pw_uid, pw.pw_gid)
+        probe = subprocess.run([sys.executable, "-c", "import qmail.pop3d"], user=pw.pw_uid,
+                               group=pw.pw_gid, extra_groups=[], capture_output=True)
+        if probe.returncode:
+            pytest.skip("a new user cannot run this checkout's python (mode-700 directory?)")
+        yield pw
+    finally:
+        subprocess.run(["userdel", name], capture_output=True)
+        subprocess.run(["groupdel", name], capture_output=True)
+
+
+def test_checkpassword_system_account(base):
+    with system_user(base, "s3cret pw") as pw:
+        name = pw.pw_name.encode()
+        r = checker("checkpassword", name + b"\0s3cret pw\0<1.2@h>\0")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.decode().strip() == (
+            f"{pw.pw_name}|{pw.pw_dir}|/bin/sh|{pw.pw_dir}|{pw.pw_uid}|{pw.pw_gid}|{pw.pw_gid}"
+            "|kept")
+        assert checker("checkpassword", name + b"\0s3cret PW\0").returncode == 1
+        assert checker("checkpassword", name + b"\0s3cret pw\0", argv=["no-such-prog-x"]
+                       ).returncode == 111
+        shutil.rmtree(pw.pw_dir)
+        assert checker("checkpassword", name + b"\0s3cret pw\0").returncode == 111  # chdir
+
+
+def test_system_account_through_tcpserver(base, tmp_path):
+    with system_user(base, "pw") as pw:
+        md = Path(pw.pw_dir) / "Maildir"
+        (md / "new" / "1.2.host").write_bytes(b"Subject: x\n\nhi\n")
+        os.utime(md / "new" / "1.2.host", (1000000000, 1000000000))
+        os.chown(md / "new" / "1.2.host", pw.pw_uid, pw.pw_gid)
+        program = [ours("qmail-popup"), "pop.example.org", ours("checkpassword"),
+                   ours("qmail-pop3d"), "Maildir"]
+        env = dict(os.environ, CHECKPASSWORD_FAIL_DELAY="0")
+        with run_tcpserver(["-R", "-H"], program, env=env, log=tmp_path / "log") as server:
+            pop = poplib.POP3("127.0.0.1", server.port, timeout=20)
+            try:
+                pop.user(pw.pw_name)
+                assert pop.pass_("pw") == b"+OK "
+                assert pop.retr(1)[1] == [b"Subject: x", b"", b"hi", b""]
+                pop.quit()
+            finally:
+                pop.close()
+            pop = poplib.POP3("127.0.0.1", server.port, timeout=20)
+            try:
+                pop.user(pw.pw_name)
+                with pytest.raises(poplib.error_proto, match="authorization failed"):
+                    pop.pass_("wrong")
+            finally:
+                pop.close()
+        assert os.listdir(md / "cur") == ["1.2.host:2,"]
+
+
+# -- vchkpw and qmail-newvpw ---------------------------------------------------------------
+
+def newvpw(qmail: Path, text: str):
+    (qmail / "users").mkdir(parents=True, exist_ok=True)
+    (qmail / "users" / "vpasswd").write_text(text)
+    return subprocess.run([ours("qmail-newvpw")], capture_output=True, timeout=30,
+                          env=dict(os.environ, QMAILHOME=str(qmail)))
+
+
+def test_newvpw_replaces_atomically(base):
+    qmail = base / "qmail"
+    assert newvpw(qmail, "bob:{PLAIN}x:1:2:/h\n").returncode == 0
+    before = (qmail / "users" / "vpasswd.cdb").read_bytes()
+    r = newvpw(qmail, "bob:{PLAIN}x:1:2:/h\nbad line\n")
+    assert (r.returncode, r.stderr) == (111, b"qmail-newvpw: fatal: unable to parse "
+                                             b"users/vpasswd: line 2: expected "
+                                             b"login:secret:uid:gid:home\n")
+    assert (qmail / "users" / "vpasswd.cdb").read_bytes() == before
+    os.unlink(qmail / "users" / "vpasswd")
+    r = subprocess.run([ours("qmail-newvpw")], capture_output=True,
+                       env=dict(os.environ, QMAILHOME=str(qmail)))
+    assert (r.returncode, r.stderr) == (111, b"qmail-newvpw: fatal: unable to read "
+                                             b"users/vpasswd: file does not exist\n")
+
+
+def test_vchkpw(base):
+    qmail = base / "qmail"
+    env = {"QMAILHOME": str(qmail)}
+    assert checker("vchkpw", b"bob\0pw\0", env=env).returncode == 111      # no cdb yet
+    if os.geteuid() == 0:
+        nobody = pwd.getpwnam("nobody")
+        uid, gid = nobody.pw_uid, nobody.pw_gid
+    else:
+        uid, gid = os.getuid(), os.getgid()
+    home = base / "bob"
+    home.mkdir()
+    os.chown(home, uid, gid)
+    assert newvpw(qmail, f"bob@example.org:{sha512('pw')}:{uid}:{gid}:{home}\n"
+                         f"al:{{PLAIN}}tanstaaf:{uid}:{gid}:{home}\n").returncode == 0
+    r = checker("vchkpw", b"bob@example.org\0pw\0<1.2@h>\0", env=env)
+    assert r.returncode == 0, r.stderr
+    user, h, shell, cwd, ruid, rgid, groups, x = r.stdout.decode().strip().split("|")
+    assert (user, h, shell, cwd, int(ruid), int(rgid), x) == (
+        "bob@example.org", str(home), "NOLOGIN", str(home), uid, gid, "kept")
+    assert checker("vchkpw", b"bob@example.org\0pW\0", env=env).returncode == 1
+    assert checker("vchkpw", b"nobody@x\0pw\0", env=env).returncode == 1
+    digest = b"c4c9334bac560ecc979e58001b3e22fb"     # RFC 1939's APOP example
+    assert checker("vchkpw", b"al\0" + digest + b"\0<1896.697170952@dbc.mtview.ca.us>\0",
+                   env=env).returncode == 0
+    assert checker("vchkpw", b"al\0" + digest + b"\0<1.2@h>\0", env=env).returncode == 1
+
+
+# -- qmail-popup and qmail-pop3d over pipes ------------------------------------------------
+
+def popup(args: list[str], data: bytes):
+    return subprocess.run([ours("qmail-popup"), *args], input=data, capture_output=True,
+                          timeout=30)
+
+
+def test_popup_usage_and_subprogram_outcomes(tmp_path):
+    r = popup(["h"], b"")
+    assert (r.returncode, r.stdout) == (1, b"-ERR usage: popup hostname subprogram\r\n")
+    seen = tmp_path / "seen"
+    r = popup(["pop.example.org", "sh", "-c", f'cat <&3 > {seen}; cat >> {seen}; exit 0'],
+              b"USER bob\r\nPASS pw\r\nSTAT\r\nLIST\r\n")
+    assert r.returncode == 1 and r.stdout.count(b"\r\n") == 2
+    stamp = r.stdout.split(b"\r\n")[0][4:]
+    assert stamp.startswith(b"<") and stamp.endswith(b"@pop.example.org>")
+    assert seen.read_bytes() == b"bob\0pw\0" + stamp + b"\0STAT\r\nLIST\r\n"   # nothing lost
+    for argv, reply in [(["sh", "-c", "exit 2"], b"-ERR authorization failed\r\n"),
+                        (["no-such-program-x"], b"-ERR authorization failed\r\n"),
+                        (["sh", "-c", "kill -SEGV $$"], b"-ERR aack, child crashed\r\n")]:
+        r = popup(["h", *argv], b"USER bob\r\nPASS pw\r\n")
+        assert (r.returncode, r.stdout.split(b"\r\n", 2)[2]) == (1, reply)
+
+
+def test_popup_child_gets_default_sigpipe(tmp_path):
+    # `yes | head` dies of SIGPIPE only when SIGPIPE is not ignored
+    r = popup(["h", "sh", "-c", "yes | head -c 1 >/dev/null; exit 0"], b"USER a\r\nPASS b\r\n")
+    assert r.returncode == 1 and r.stdout.endswith(b"+OK \r\n")
+
+
+def pop3d(tmp_path, data: bytes, args=("Maildir",), user=None):
+    return subprocess.run([ours("qmail-pop3d"), *args], input=data, capture_output=True,
+                          timeout=30, cwd=tmp_path, user=user, group=user)
+
+
+def test_pop3d_as_root_refuses(tmp_path):
+    if os.getuid() != 0:
+        pytest.skip("needs root")
+    r = pop3d(tmp_path, b"STAT\r\n")
+    assert (r.returncode, r.stdout, r.stderr) == (
+        1, b"", b"qmail-pop3d invoked as uid 0, terminating\n")
+
+
+def test_pop3d_over_pipes(base):
+    user = pwd.getpwnam("nobody").pw_uid if os.getuid() == 0 else None
+    subprocess.run([ours("maildirmake"), str(base / "Maildir")], check=True)
+    (base / "Maildir" / "new" / "1.1.h").write_bytes(b"a\n")
+    (base / "Maildir" / "new" / "2.2.h").write_bytes(b"b\n")
+    for name in ("1.1.h", "2.2.h"):
+        os.utime(base / "Maildir" / "new" / name, (1000000000, 1000000000))
+    if user is not None:
+        for root, dirs, files in os.walk(base):
+            for p in [root, *(os.path.join(root, n) for n in dirs + files)]:
+                os.chown(p, user, user)
+    r = pop3d(base, b"", args=(), user=user)
+    assert (r.returncode, r.stdout) == (0, b"-ERR this user has no $HOME/Maildir\r\n")
+    r = pop3d(base, b"DELE 1\r\n", user=user)                     # EOF: nothing committed
+    assert (r.returncode, r.stdout) == (0, b"+OK \r\n+OK \r\n")
+    assert sorted(os.listdir(base / "Maildir" / "new")) == ["1.1.h", "2.2.h"]
+    r = pop3d(base, b"DELE 1\r\nQUIT\r\nNOOP\r\n", user=user)
+    assert (r.returncode, r.stdout) == (0, b"+OK \r\n+OK \r\n+OK \r\n")
+    assert os.listdir(base / "Maildir" / "new") == []
+    assert os.listdir(base / "Maildir" / "cur") == ["2.2.h:2,"]
+    os.rmdir(base / "Maildir" / "new")
+    r = pop3d(base, b"STAT\r\n", user=user)
+    assert (r.returncode, r.stdout) == (0, b"-ERR unable to scan $HOME/Maildir\r\n")
