@@ -199,3 +199,33 @@ def test_usage(home):
         assert got.returncode == 1
         assert got.stdout.startswith(b"Usage: qmailctl {start|stop|restart|")
     assert b"doqueue -- schedules queued messages" in qmailctl(home, "help").stdout
+
+
+def test_send_reload_doqueue_and_its_helpers_stop_with_it(home):
+    (home / "etc" / "send.log").write_text(f"qmailctl log {home}/log/send qmail\n")
+    assert qmailctl(home, "start", "send").stdout == b"Starting qmail-send\n"
+    pids = daemons(home)
+    send = pids["qmail-send.pid"]
+    sessions = {dz.session_of(p) for p in pids.values()}
+    log = home / "log" / "send"
+    deadline = time.monotonic() + 20
+    while b"status: local 0/10 remote 0/20" not in (log.read_bytes() if log.exists() else b""):
+        assert time.monotonic() < deadline, "qmail-send logged no status line"
+        time.sleep(0.02)
+    # qmail-start became qmail-send (same pid); lspawn, rspawn, clean run in its session
+    with open(f"/proc/{send}/cmdline", "rb") as f:
+        assert b"qmail-send" in f.read()
+    assert len(dz.session_members(dz.session_of(send))) >= 4
+
+    assert qmailctl(home, "reload").stdout == b"Sending HUP signal to qmail-send.\n"
+    assert qmailctl(home, "doqueue").stdout == b"Sending ALRM signal to qmail-send.\n"
+    assert qmailctl(home, "flush").stdout == b"Sending ALRM signal to qmail-send.\n"
+    time.sleep(0.2)
+    assert dz.alive(send)
+    assert qmailctl(home, "stat", "send").returncode == 0
+
+    stopped = qmailctl(home, "stop", "send")
+    assert stopped.returncode == 0 and stopped.stdout == b"Stopping qmail-send\n"
+    assert_nothing_left(pids, sessions)
+    assert re.search(rb"^qmail: %s status: exiting$" % STAMP, log.read_bytes(), re.M)
+    assert qmailctl(home, "reload").stdout == b"qmail-send is not running\n"
