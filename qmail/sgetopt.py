@@ -12,8 +12,10 @@ lone `-`. An unknown option or a missing argument is reported, as the C does on 
 Parsed = tuple[list[tuple[str, str | None]], list[str], list[str]]
 
 
-def getopt(prog: str, argv: list[str], spec: str) -> Parsed:
-    """Parse argv (without argv[0]) against spec ("nNf:"); stops at the first '?' like callers do."""
+def getopt(prog: str, argv: list[str], spec: str, attached: str = "") -> Parsed:
+    """Parse argv (without argv[0]) against spec ("nNf:"); stops at the first '?' like callers do.
+    Letters in ATTACHED take the rest of their word, possibly empty, as an optional argument
+    (sendmail's -E and -J)."""
     options: list[tuple[str, str | None]] = []
     errors: list[str] = []
     i = 0
@@ -34,6 +36,9 @@ def getopt(prog: str, argv: list[str], spec: str) -> Parsed:
                 errors.append(f"{prog}: illegal option -- {letter}")
                 options.append(("?", letter))
                 return options, argv[i:], errors
+            if letter in attached:
+                options.append((letter, word[pos:]))
+                break
             if spec[where + 1: where + 2] == ":":
                 if pos < len(word):
                     options.append((letter, word[pos:]))
