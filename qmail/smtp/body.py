@@ -60,7 +60,7 @@ class Body:
                     break
             lf = buf.find(b"\n", pos)
             if lf < 0:
-                if n - pos > LONG_LINE:
+                if n - pos > LONG_LINE and n - pos > 9:     # 9: a hop needs 9 bytes
                     self._start_long_line(buf[pos:], out)
                     pos = n - 1
                     self._pending = buf[pos:]
