@@ -62,6 +62,7 @@ class Template:
     def __init__(self, environ: Sequence[bytes]) -> None:
         self.environ = list(environ)
         self._shapes: dict[tuple[bool, ...], list] = {}
+        self._pairs: dict[tuple[bool, ...], list | None] = {}
 
     def _shape(self, shape: tuple[bool, ...]) -> list:
         e = list(self.environ)
@@ -78,6 +79,25 @@ class Template:
         if layout is None:
             layout = self._shapes[shape] = self._shape(shape)
         return [x if type(x) is bytes else x.prefix + values[x.index] for x in layout]
+
+    def mapping(self, values: Sequence[bytes | None]) -> dict[bytes, bytes] | None:
+        """entries(VALUES) as as_mapping() gives it, without building the entries first."""
+        shape = tuple(v is not None for v in values)
+        pairs = self._pairs.get(shape, False)
+        if pairs is False:
+            pairs = self._pairs[shape] = self._mapping_layout(shape)
+        if pairs is None:
+            return None
+        return {name: value if type(value) is bytes else values[value]
+                for name, value in pairs}
+
+    def _mapping_layout(self, shape: tuple[bool, ...]) -> list | None:
+        layout = self._shapes.get(shape) or self._shape(shape)
+        probe = [x if type(x) is bytes else x.prefix for x in layout]
+        if as_mapping(probe) is None:
+            return None
+        return [tuple(x.partition(b"=")[::2]) if type(x) is bytes else (x.prefix[:-1], x.index)
+                for x in layout]
 
 
 def as_mapping(entries: Sequence[bytes]) -> dict[bytes, bytes] | None:

@@ -41,7 +41,8 @@ FAST_BANNER_MAX = 2048     # a fresh socket's send buffer takes this without blo
 class Verdict:
     """The outcome of §1.6 steps 2-8 for an allowed or denied connection."""
     deny: bool
-    entries: list           # the program's environment, `NAME=value` entries in order
+    values: tuple           # the eight TCP variables (environ.TCP_NAMES), None = removed
+    rule_env: tuple         # the rule's (NAME, value) pairs, applied after them
     local_host: bytes | None
     local_ip: bytes
     remote_host: bytes | None
@@ -180,7 +181,7 @@ class Server:
 
     def start(self, fd: int, v: Verdict) -> int | None:
         """Start the program without forking the server; None: let a forked child do it."""
-        env = as_mapping(v.entries)
+        env = self.template.mapping(v.values) if not v.rule_env else as_mapping(self.entries(v))
         if env is None:
             return None
         if self.warm is not None:
@@ -239,11 +240,16 @@ class Server:
             if found is not None:
                 d = decision(found[1])
                 deny, rule_env = d.deny, d.env
-        entries = self.template.entries((b"TCP", local_ip, self.local_port, local_host,
-                                         ip, port, remote_host, remote_info))
-        if rule_env:
-            entries = apply_updates(entries, rule_env)
-        return Verdict(deny, entries, local_host, local_ip, remote_host, remote_info)
+        values = (b"TCP", local_ip, self.local_port, local_host, ip, port, remote_host,
+                  remote_info)
+        return Verdict(deny, values, rule_env, local_host, local_ip, remote_host, remote_info)
+
+    def entries(self, v: Verdict) -> list[bytes]:
+        """The program's environment as `NAME=value` entries, in the C order (§1.7)."""
+        entries = self.template.entries(v.values)
+        if v.rule_env:
+            entries = apply_updates(entries, v.rule_env)
+        return entries
 
     def fork_child(self, fd: int, ip: bytes, port: bytes, outcome: Verdict | Drop | None) -> None:
         try:
@@ -288,7 +294,7 @@ class Server:
                 write2(drop_line(b"unable to set up descriptors: " + djb_error(e).encode()))
             return EXIT_DROP
         spawning.default_signals()
-        err = spawning.pathexec(self.argv, outcome.entries, self.path)
+        err = spawning.pathexec(self.argv, self.entries(outcome), self.path)
         if self.log:
             write2(drop_line(b"unable to run %s: %s" % (self.argv[0], djb_error(err).encode())))
         return EXIT_DROP
@@ -298,7 +304,10 @@ def _remote_info(ip: bytes, port: bytes, local_ip: bytes, local_port: bytes,
                  timeout: int) -> bytes | None:
     """TCPREMOTEINFO from the client's identd (§1.10); None when the exchange fails."""
     from tcpserver import ident
-    return ident.remote_info(ip.decode(), int(port), local_ip.decode(), int(local_port), timeout)
+    info = ident.remote_info(ip.decode(), int(port), local_ip.decode(), int(local_port), timeout)
+    if info is not None and b"\0" in info:
+        info = info[:info.index(b"\0")]       # the C uses it as a C string from here on
+    return info
 
 
 def _title_setter():

@@ -55,6 +55,9 @@ def test_template_equals_the_literal_algorithm(inherited, tcp_values):
     expected = apply_updates(environ, list(zip(TCP_NAMES, tcp_values)))
     assert template.entries(tcp_values) == expected
     assert template.entries(tcp_values) == expected      # the cached layout too
+    assert template.mapping(tcp_values) == as_mapping(expected)
+    if template.mapping(tcp_values) is not None:
+        assert list(template.mapping(tcp_values)) == list(as_mapping(expected))
 
 
 def test_as_mapping():

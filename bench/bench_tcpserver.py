@@ -1,0 +1,165 @@
+"""tcpserver: connections per second, ours against Debian's C tcpserver in the same run.
+
+Each server runs `tcpserver -1 -H -R -l 0 127.0.0.1 0 /bin/true` (no DNS or IDENT, as the
+C rate is meant); bench/tcpload.c (compiled here with gcc into a temporary directory) keeps
+1, 8 and 32 connections in flight from 127.0.0.1-8 for a few seconds. Runs alternate C, ours,
+C, ours... and the median of each is compared. Also printed: idle RSS of each server, and the
+memory each open connection costs (PSS of the server and its children with 20 connections
+held open by `cat`, minus idle, per connection).
+
+    python -m bench tcpserver           (TCPSERVER_BENCH_SECONDS, TCPSERVER_BENCH_ROUNDS)
+"""
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+C_TCPSERVER = "/usr/bin/tcpserver"
+OPTIONS = ["-H", "-R", "-l", "0"]
+CONCURRENCY = (1, 8, 32)
+HELD = 20
+
+
+def ours() -> str:
+    return str(Path(sys.executable).parent / "tcpserver")
+
+
+def build_load(tmp: str) -> str:
+    exe = os.path.join(tmp, "tcpload")
+    subprocess.run(["gcc", "-O2", "-o", exe, str(HERE / "tcpload.c")], check=True)
+    return exe
+
+
+class Server:
+    def __init__(self, binary: str, program: list[str]) -> None:
+        self.proc = subprocess.Popen([binary, "-1", *OPTIONS, "127.0.0.1", "0", *program],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        line = self.proc.stdout.readline()
+        if not line.strip().isdigit():
+            self.stop()
+            raise RuntimeError(f"{binary} did not start: {line!r}")
+        self.port = int(line)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.stdout.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def rate(load: str, binary: str, concurrency: int, seconds: float) -> float:
+    with Server(binary, ["/bin/true"]) as server:
+        subprocess.run([load, str(server.port), "1", "0.2", "8"], capture_output=True)  # warm
+        out = subprocess.run([load, str(server.port), str(concurrency), str(seconds), "8"],
+                             capture_output=True, text=True, check=True).stdout.split()
+    completed, elapsed, errors = int(out[0]), float(out[1]), int(out[2])
+    if errors:
+        print(f"  ({binary}: {errors} failed connections)")
+    return completed / elapsed
+
+
+def pss_kb(pid: int) -> int:
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    for line in text.splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return 0
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def tree(pid: int) -> list[int]:
+    pids = [pid]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                pids.append(int(entry))
+    return pids
+
+
+def memory(binary: str) -> tuple[int, float]:
+    """(idle RSS kB, kB per held connection by PSS of server + children)."""
+    with Server(binary, ["cat"]) as server:
+        time.sleep(0.3)
+        idle_rss = rss_kb(server.proc.pid)
+        idle = sum(pss_kb(p) for p in tree(server.proc.pid))
+        socks = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(HELD)]
+        try:
+            deadline = time.monotonic() + 10
+            while len(tree(server.proc.pid)) < HELD + 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.2)
+            held = sum(pss_kb(p) for p in tree(server.proc.pid))
+        finally:
+            for s in socks:
+                s.close()
+    return idle_rss, (held - idle) / HELD
+
+
+def main() -> int:
+    if not os.path.exists(C_TCPSERVER):
+        print(f"bench_tcpserver: {C_TCPSERVER} is absent (apt-get install ucspi-tcp): skipped")
+        return 0
+    if not shutil.which("gcc"):
+        print("bench_tcpserver: gcc is absent: skipped")
+        return 0
+    seconds = float(os.environ.get("TCPSERVER_BENCH_SECONDS", "2"))
+    rounds = int(os.environ.get("TCPSERVER_BENCH_ROUNDS", "3"))
+    with tempfile.TemporaryDirectory() as tmp:
+        load = build_load(tmp)
+        print(f"tcpserver {' '.join(OPTIONS)} 127.0.0.1 0 /bin/true; {seconds:g} s x {rounds} "
+              f"rounds, median connections/s")
+        worst = None
+        for concurrency in CONCURRENCY:
+            c_rates, our_rates = [], []
+            for _ in range(rounds):
+                c_rates.append(rate(load, C_TCPSERVER, concurrency, seconds))
+                our_rates.append(rate(load, ours(), concurrency, seconds))
+            c, py = statistics.median(c_rates), statistics.median(our_rates)
+            ratio = py / c
+            worst = ratio if worst is None else min(worst, ratio)
+            print(f"  {concurrency:3d} concurrent: C {c:7.0f}/s  ours {py:7.0f}/s  ratio {ratio:.2f}x")
+        print(f"  worst ratio {worst:.2f}x (target >= 0.90x)")
+    c_idle, c_per = memory(C_TCPSERVER)
+    py_idle, py_per = memory(ours())
+    print(f"  idle RSS: C {c_idle} kB, ours {py_idle} kB ({py_idle / max(c_idle, 1):.1f}x)")
+    print(f"  per open connection (PSS, program cat): C {c_per:.0f} kB, ours {py_per:.0f} kB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
