@@ -16,8 +16,8 @@ error, chdir, exec).
 import os
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+
+from qmail.pop3.commands import Value
 
 MAX_INPUT = 512
 EXIT_BAD, EXIT_MISUSE, EXIT_TEMP = 1, 2, 111
@@ -28,8 +28,8 @@ DUMMY_HASH = (b"$6$qmailpydummy$Gx3NLS8DIqmaWfAcsGBdU2OfJgm6Bsvv9BJrc99/4LwckCx/
               b"ivGqrD4p5peL22YwPJ.2rEWsEGX46ha1")
 
 
-@dataclass(frozen=True, slots=True)
-class Account:
+class Account(Value):
+    __slots__ = __match_args__ = ("name", "uid", "gid", "home", "shell")
     name: bytes
     uid: int
     gid: int
@@ -37,8 +37,8 @@ class Account:
     shell: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Credentials:
+class Credentials(Value):
+    __slots__ = __match_args__ = ("login", "password", "stamp")
     login: bytes
     password: bytearray
     stamp: bytes
@@ -200,7 +200,7 @@ def become(account: Account, keep_ids_when_unprivileged: bool = False) -> int:
     return 0
 
 
-def serve(argv: list[str], check: Callable[[Credentials], Account | int],
+def serve(argv: list[str], check: "Callable[[Credentials], Account | int]",
           keep_ids_when_unprivileged: bool = False) -> int:
     """The checkpassword interface around CHECK; returns only on failure (or after exec
     in tests that stub nothing: exec replaces the process)."""

@@ -5,14 +5,14 @@
     commit(messages, deleted) -> unlink failures: delete, and move new/X to cur/X:2,
 """
 import os
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+
+from qmail.pop3.commands import Value
 
 TMP_AGE = 129600        # 36 hours (§6.1 item 3)
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(Value):
+    __slots__ = __match_args__ = ("path", "size", "mtime")
     path: bytes         # b"new/NAME" or b"cur/NAME:INFO", relative to the Maildir
     size: int           # on disk, LF line ends (§6.1 item 5)
     mtime: int
@@ -61,7 +61,7 @@ def scan(now: int) -> list[Message]:
     return found
 
 
-def commit(messages: Sequence[Message], deleted: Collection[int]) -> int:
+def commit(messages: "list[Message]", deleted: "frozenset[int] | set[int]") -> int:
     """Unlink the deleted messages, rename every other one listed from new/ to cur/NAME:2,
     (no flags, not even S; rename failures are ignored) (§6.4). Returns the unlink failures."""
     failures = 0

@@ -10,9 +10,8 @@ time, only when the driver asks for effects, so replies stay in command order.
 """
 from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-
-from qmail.pop3.commands import ULONG, Hangup, LineBuffer, Reply, parse_command, scan_ulong
+from qmail.pop3.commands import (ULONG, Hangup, LineBuffer, Reply, Value, parse_command,
+                                 scan_ulong)
 
 # spec/qmail.md §6.1, §6.2 (qmail-pop3d.c's err() texts)
 OK = b"+OK \r\n"
@@ -29,16 +28,16 @@ ERR_NOUNLINK = b"-ERR unable to unlink all deleted messages\r\n"
 ROOT = b"qmail-pop3d invoked as uid 0, terminating\n"      # to fd 2, exit 1 (§6.1)
 
 
-@dataclass(frozen=True, slots=True)
-class SendMessage:
+class SendMessage(Value):
     """Send message `index` (0-based): "+OK " then stuffing.blast(file, body_lines)."""
+    __slots__ = __match_args__ = ("index", "body_lines")
     index: int
     body_lines: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class Commit:
+class Commit(Value):
     """QUIT: unlink the messages at these indexes, move the rest listed from new/ to cur/."""
+    __slots__ = __match_args__ = ("deleted",)
     deleted: tuple[int, ...]
 
 

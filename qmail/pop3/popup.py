@@ -9,9 +9,7 @@ input after the PASS/APOP line stays unconsumed (`trailing_data`, §4.4 item 6).
 """
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
-
-from qmail.pop3.commands import Hangup, LineBuffer, Reply, parse_command
+from qmail.pop3.commands import Hangup, LineBuffer, Reply, Value, parse_command
 
 # spec/qmail.md §4.3 (and qmail-popup.c's err() texts, §4.4)
 OK = b"+OK \r\n"
@@ -27,10 +25,10 @@ ERR_BADAUTH = b"-ERR authorization failed\r\n"
 ERR_NOMEM = b"-ERR out of memory\r\n"
 
 
-@dataclass(frozen=True, slots=True)
-class Authenticate:
+class Authenticate(Value):
     """Run the subprogram with user NUL password NUL stamp NUL on its fd 3 (§4.4).
     password is a bytearray: the driver wipes it after writing."""
+    __slots__ = __match_args__ = ("user", "password", "stamp")
     user: bytes
     password: bytes | bytearray
     stamp: bytes
