@@ -103,3 +103,32 @@ def stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
         os.killpg(proc.pid, signal.SIGKILL)   # children the server left running
     if proc.stdout:
         proc.stdout.close()
+
+
+@contextlib.contextmanager
+def reachable_by(uid: int, gid: int):
+    """Make this checkout's Python runnable by UID (for programs that drop privileges, e.g.
+    checkpassword -> qmail-pop3d): when a probe as UID fails and we are root, add o+x to the
+    directories above the venv and the checkout that lack it (a CI clone under a mode-700 temp
+    dir), restored afterwards; skips with the reason when that is not enough."""
+    def probe() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", "import qmail, tcpserver, rules"],
+                              user=uid, group=gid, extra_groups=[], capture_output=True,
+                              cwd="/")
+    changed: list[tuple[Path, int]] = []
+    try:
+        if probe().returncode and os.geteuid() == 0:
+            for top in {REPO, BIN.parent}:
+                for directory in [top, *top.parents]:
+                    mode = directory.stat().st_mode
+                    if not mode & 0o001:
+                        changed.append((directory, mode))
+                        directory.chmod((mode & 0o7777) | 0o001)
+        result = probe()
+        if result.returncode:
+            pytest.skip(f"uid {uid} cannot run {sys.executable} with this checkout: "
+                        f"{result.stderr.decode(errors='replace')[-300:]}")
+        yield
+    finally:
+        for directory, mode in reversed(changed):
+            directory.chmod(mode & 0o7777)
