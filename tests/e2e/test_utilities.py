@@ -124,3 +124,37 @@ def test_maildir2mbox(tmp_path):
         b"maildir2mbox: fatal: unable to chdir to : file does not exist\n")
     env.pop("MAILTMP")
     assert run("maildir2mbox", [], env=env) == (111, b"", b"maildir2mbox: fatal: MAILTMP not set\n")
+
+
+def test_showctl(qmail_home):
+    control = qmail_home / "control"
+    (control / "me").write_bytes(b"mx.example.org\n")
+    (control / "databytes").write_bytes(b"1000000\n")
+    (control / "timeoutremote").write_bytes(b" 30\n")              # leading blank: the default
+    (control / "smtproutes").write_bytes(b"# comment\nexample.com:relay:2525\n\n:smarthost\n")
+    (control / "rcpthosts").write_bytes(b"")
+    (control / "morercpthosts").write_bytes(b"other.example\n")
+    (control / "bouncefrom").write_bytes(b"bounce\x01r\n")
+    (control / "mystery").write_bytes(b"?\n")
+    code, out, err = run("qmail-showctl", [], env={"QMAILHOME": str(qmail_home)})
+    assert (code, err) == (0, b"")
+    head, _, rest = out.partition(b"\n\n")
+    assert head.startswith(f"qmail home directory: {qmail_home}.\nuser-ext delimiter: -.\n"
+                           "paternalism (in decimal): 2.\nsilent concurrency limit: 120.\n"
+                           "subdirectory split: 23.\nuser ids: ".encode())
+    sections = rest.split(b"\n\n")
+    assert sections[0] == b"badmailfrom: (Default.) Any MAIL FROM is allowed."
+    assert sections[1] == b"bouncefrom: Bounce user name is bounce?r."
+    assert sections[2] == b"bouncehost: (Default.) Bounce host name is mx.example.org."
+    assert b"databytes: SMTP DATA limit is 1000000 bytes." in sections
+    assert b"timeoutremote: (Default.) SMTP client data timeout is 1200 seconds." in sections
+    assert b"me: My name is mx.example.org." in sections
+    assert b"locals: (Default.) Messages for me are delivered locally." in sections
+    assert b"rcpthosts: " in sections
+    assert (b"morercpthosts: \nSMTP clients may send messages to recipients at other.example."
+            in sections)
+    assert (b"morercpthosts.cdb: Oops! morercpthosts exists but morercpthosts.cdb doesn't."
+            in sections)
+    assert b"smtproutes: \nSMTP route: example.com:relay:2525\nSMTP route: :smarthost" in sections
+    assert sections[-1] == b"mystery: I have no idea what this file does.\n"
+    assert out.count(b"\n\n") == 30
