@@ -34,8 +34,6 @@ parse_dnscacheip, parse_resolv_conf, rewrite_rules, qualify) need no dnspython a
 """
 import errno as _errno
 import os
-import random
-import socket
 import time
 
 __all__ = [
@@ -311,6 +309,7 @@ def servers() -> list[str]:
 
 def _rules() -> list[bytes]:
     def compute():
+        import socket
         return rewrite_rules(os.environb, _read_file, socket.gethostname().encode())
     try:
         return _cached("rw", compute)
@@ -364,7 +363,7 @@ def _failed(data: bytes) -> bool:
     return rcode not in (0, 3)
 
 
-def _wait(sock: socket.socket, deadline: float, write: bool = False) -> bool:
+def _wait(sock, deadline: float, write: bool = False) -> bool:
     import select
     p = select.poll()
     p.register(sock, select.POLLOUT if write else select.POLLIN)
@@ -377,6 +376,7 @@ def _wait(sock: socket.socket, deadline: float, write: bool = False) -> bool:
 
 
 def _udp(dns, qname, qtype: int, addresses: list[str]) -> bytes:
+    import socket
     err = _errno.EIO
     for round_ in range(FIRST_UDP_ROUND, len(UDP_TIMEOUTS)):
         for server in addresses:
@@ -421,7 +421,7 @@ def _udp(dns, qname, qtype: int, addresses: list[str]) -> bytes:
     raise DnsError(err)
 
 
-def _recv_exact(sock: socket.socket, n: int, deadline: float) -> bytes:
+def _recv_exact(sock, n: int, deadline: float) -> bytes:
     data = b""
     while len(data) < n:
         if not _wait(sock, deadline):
@@ -434,6 +434,7 @@ def _recv_exact(sock: socket.socket, n: int, deadline: float) -> bytes:
 
 
 def _tcp(dns, qname, qtype: int, addresses: list[str]) -> bytes:
+    import socket
     err = _errno.EIO
     for server in addresses:
         q, wire = _query(dns, qname, qtype)
@@ -461,9 +462,12 @@ def _tcp(dns, qname, qtype: int, addresses: list[str]) -> bytes:
             continue
         finally:
             sock.close()
-        if _relevant(dns, data, q) and not _wants_tcp(data) and not _failed(data):
+        if not _relevant(dns, data, q) or _wants_tcp(data):
+            err = _errno.EIO
+        elif _failed(data):
+            err = _errno.EAGAIN
+        else:
             return data
-        err = _errno.EIO
     raise DnsError(err)
 
 
@@ -506,6 +510,7 @@ def ip4(name: bytes) -> list[str]:
         return literal
     reply = _resolve(domain_fromdot(name), _T_A)
     found = [rdata.address for rdata in _answers(reply, _T_A)]
+    import random
     random.shuffle(found)
     return found
 
