@@ -195,7 +195,7 @@ class Maildrop:
    Fetch (a message shows up about a second after delivery):
      mpop --host={LOOPBACK} --port={pop3} --tls=off --auth=user --user={USER} --passwordeval='echo {PASSWORD}' --keep=on --deliver=mbox,demo.mbox
      python3 -c "import poplib; p = poplib.POP3('{LOOPBACK}', {pop3}); p.user('{USER}'); p.pass_('{PASSWORD}'); print(p.list()); print(*p.retr(1)[1], sep='\\n'); p.quit()"
-   Also: QMAILHOME={self.home} {sys.executable} -m qmail.ctl stat|queue|doqueue
+   Also: QMAILHOME={self.home} {Path(sys.executable).parent / "qmailctl"} stat|queue|doqueue
    Log lines follow. Ctrl-C stops everything.
 """, flush=True)
 
@@ -352,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     def terminate(signum, frame):
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)   # even if started with it ignored
 
     drop = Maildrop(home)
     started = False
