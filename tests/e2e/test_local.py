@@ -196,3 +196,25 @@ def test_unable_to_switch_home(tmp_path):
 def test_missing_maildir_is_temporary(home, tmp_path):
     r = local(home, tmp_path, default="./NoMaildir/")
     assert (r.returncode, r.stderr) == (111, b"Unable to chdir to maildir. (#4.2.1)\n")
+
+
+def test_forward_into_the_real_queue(tmp_path):
+    """No $QMAILQUEUE: $QMAILHOME/bin/qmail-queue (our qmail-queue, linked by qmail-install)."""
+    qmail = tmp_path / "qmail"
+    env = {k: v for k, v in os.environ.items() if k != "QMAILQUEUE"}
+    env["QMAILHOME"] = str(qmail)
+    r = subprocess.run([ours("qmail-install"), "mx.example.org"], env=env, capture_output=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    home = tmp_path / "home"
+    home.mkdir()
+    home.chmod(0o755)
+    write(home / ".qmail", b"&else@where.example\n")
+    r = local(home, tmp_path, env={"QMAILHOME": str(qmail), "QMAILQUEUE": ""})
+    assert r.returncode == 0, r
+    qp = int(re.fullmatch(rb"did 0\+1\+0\nqp (\d+)\n", r.stdout).group(1))
+    [todo] = os.listdir(qmail / "queue" / "todo")
+    mess = (qmail / "queue" / "mess" / str(int(todo) % 23) / todo).read_bytes()
+    assert mess.startswith(b"Received: (qmail %d invoked by uid %d); " % (qp, os.getuid()))
+    assert mess.endswith(b"\nDelivered-To: joe@ex.org\n" + MESSAGE)
+    assert b"\0Fs@x.org\0Telse@where.example\0" in (qmail / "queue" / "todo" / todo).read_bytes()
