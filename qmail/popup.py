@@ -22,6 +22,7 @@ from qmail.wire import Timeout, Wire, WireClosed
 
 TIMEOUT = 1200
 SIGPIPE, SIGXFSZ = 13, 25     # Linux numbers; the child gets their defaults back (STYLE §2)
+PIPE_BUF = 4096               # a pipe holds at least this much (POSIX)
 
 
 class _Die(Exception):
@@ -89,31 +90,8 @@ class LineReader:
             self.sock = None
 
 
-def hand_off(auth: Authenticate, subprogram: list[str]) -> tuple[bool, int]:
-    """Run the subprogram with the pipe as fd 3 (§4.4); (crashed, exit code)."""
-    try:
-        os.close(3)
-    except OSError:
-        pass
-    try:
-        r, w = os.pipe()
-    except OSError:
-        raise _Die(ERR_PIPE) from None
-    actions = []
-    if r == 3:
-        os.set_inheritable(3, True)
-    else:
-        actions.append((os.POSIX_SPAWN_DUP2, r, 3))
-    try:
-        pid = os.posix_spawnp(subprogram[0], subprogram, os.environ, file_actions=actions,
-                              setsigdef=(SIGPIPE, SIGXFSZ))
-    except OSError as e:
-        os.close(r)
-        os.close(w)
-        if e.errno in (11, 12):           # EAGAIN, ENOMEM: fork itself failed
-            raise _Die(ERR_FORK) from None
-        return False, 1         # the C child's execvp failed: _exit(1)
-    os.close(r)
+def _write_payload(w: int, auth: Authenticate) -> None:
+    """user NUL password NUL stamp NUL into the pipe, then close it and wipe the password."""
     payload = auth.payload()
     try:
         view = memoryview(payload)
@@ -126,6 +104,41 @@ def hand_off(auth: Authenticate, subprogram: list[str]) -> tuple[bool, int]:
         if isinstance(auth.password, bytearray):
             auth.password[:] = bytes(len(auth.password))
         os.close(w)
+
+
+def hand_off(auth: Authenticate, subprogram: list[str]) -> tuple[bool, int]:
+    """Run the subprogram with the pipe as fd 3 (§4.4); (crashed, exit code)."""
+    try:
+        os.close(3)
+    except OSError:
+        pass
+    try:
+        r, w = os.pipe()
+    except OSError:
+        raise _Die(ERR_PIPE) from None
+    # What fits in the pipe is written before the child starts, so a child that exits
+    # without reading cannot turn its verdict into "unable to write pipe" (a race in the C).
+    early = len(auth.user) + len(auth.password) + len(auth.stamp) + 3 <= PIPE_BUF
+    if early:
+        _write_payload(w, auth)
+    actions = []
+    if r == 3:
+        os.set_inheritable(3, True)
+    else:
+        actions.append((os.POSIX_SPAWN_DUP2, r, 3))
+    try:
+        pid = os.posix_spawnp(subprogram[0], subprogram, os.environ, file_actions=actions,
+                              setsigdef=(SIGPIPE, SIGXFSZ))
+    except OSError as e:
+        os.close(r)
+        if not early:
+            os.close(w)
+        if e.errno in (11, 12):           # EAGAIN, ENOMEM: fork itself failed
+            raise _Die(ERR_FORK) from None
+        return False, 1         # the C child's execvp failed: _exit(1)
+    os.close(r)
+    if not early:
+        _write_payload(w, auth)
     try:
         _, status = os.waitpid(pid, 0)
     except ChildProcessError:

@@ -10,7 +10,8 @@ the login, HOME = home, SHELL = NOLOGIN (as vpopmail's vchkpw), plus the checkpa
 Secrets, and which allow APOP:
 - a crypt(3) hash ($6$, $5$, $1$, bcrypt, DES), verified by libpass: USER/PASS only;
 - `{PLAIN}secret`: USER/PASS, and APOP, whose digest MD5(<stamp> secret) in hex can only be
-  checked against a secret the server knows in the clear.
+  checked against a secret the server knows in the clear; likewise SMTP AUTH CRAM-MD5 from
+  qmail-smtpd (HMAC-MD5(secret, challenge) in hex, the challenge in the timestamp field).
 """
 import os
 import sys
@@ -39,6 +40,11 @@ def apop_digest(stamp: bytes, secret: bytes) -> bytes:
     return hashlib.md5(stamp + secret).hexdigest().encode("ascii")
 
 
+def cram_digest(challenge: bytes, secret: bytes) -> bytes:
+    import hmac
+    return hmac.new(secret, challenge, "md5").hexdigest().encode("ascii")
+
+
 def verify_secret(cred: Credentials, secret: bytes) -> bool:
     if secret.startswith(PLAIN):
         import hmac
@@ -47,7 +53,9 @@ def verify_secret(cred: Credentials, secret: bytes) -> bool:
             return False
         ok = hmac.compare_digest(bytes(cred.password), clear)
         if cred.stamp:
-            ok |= hmac.compare_digest(bytes(cred.password).lower(), apop_digest(cred.stamp, clear))
+            answer = bytes(cred.password).lower()
+            ok |= hmac.compare_digest(answer, apop_digest(cred.stamp, clear))
+            ok |= hmac.compare_digest(answer, cram_digest(cred.stamp, clear))
         return ok
     return verify_crypt(cred.password, secret)
 

@@ -7,7 +7,7 @@ import pytest
 from qmail.checkpassword import (DUMMY_HASH, Credentials, parse_input, shadow_hash,
                                  verify_crypt)
 from qmail.newvpw import VpasswdError, parse_vpasswd
-from qmail.vchkpw import apop_digest, parse_record, verify_secret
+from qmail.vchkpw import apop_digest, cram_digest, parse_record, verify_secret
 
 # Made by openssl passwd and the C library's crypt(3), not by libpass.
 HASHES = {
@@ -77,6 +77,15 @@ def test_apop_with_a_plain_secret():
     assert not verify_secret(cred(digest, stamp=b"<other@x>"), b"{PLAIN}tanstaaf")
     assert not verify_secret(cred(b"tanstaaF"), b"{PLAIN}tanstaaf")
     assert not verify_secret(cred(b""), b"{PLAIN}")
+
+
+def test_cram_md5_with_a_plain_secret():
+    # RFC 2195's example: tim / tanstaaftanstaaf
+    challenge = b"<1896.697170952@postoffice.reston.mci.net>"
+    digest = b"b913a602c7eda7a495b4e6e7334d3890"
+    assert cram_digest(challenge, b"tanstaaftanstaaf") == digest
+    assert verify_secret(cred(digest, challenge), b"{PLAIN}tanstaaftanstaaf")
+    assert not verify_secret(cred(digest, b"<other@x>"), b"{PLAIN}tanstaaftanstaaf")
 
 
 def test_apop_is_impossible_with_a_hash():
