@@ -15,8 +15,17 @@ import time
 
 from qmail import delivery, dotqmail
 from qmail.delivery import EXIT_PERM, EXIT_TEMP, Failure, err_text, error_temp
-from qmail.die import write_all
 from qmail.sgetopt import getopt
+
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """All of data to fd; errors ignored (qmail-lspawn's pipe may be gone)."""
+    try:
+        delivery.write_all(fd, data)
+    except OSError:
+        pass
+
 
 USAGE = (b"qmail-local: usage: qmail-local [ -nN ] user homedir local dash ext domain sender "
          b"aliasempty")
