@@ -272,3 +272,52 @@ def pop3d_over_pipes(base, user):
     os.rmdir(base / "Maildir" / "new")
     r = pop3d(base, b"STAT\r\n", user=user)
     assert (r.returncode, r.stdout) == (0, b"-ERR unable to scan $HOME/Maildir\r\n")
+
+
+# -- timeouts (1200 s in the C; shortened through the module constant) ---------------------
+
+SHORT_TIMEOUT = ("import sys, qmail.{0} as m; m.TIMEOUT = 1; sys.exit(m.main({1!r}))")
+
+
+@pytest.mark.slow
+def test_popup_times_out_silently():
+    proc = subprocess.Popen([sys.executable, "-c", SHORT_TIMEOUT.format(
+        "popup", ["qmail-popup", "h", "true"])], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        proc.stdin.write(b"USER bob\r\n")      # then silence, the pipe left open
+        proc.stdin.flush()
+        start = time.monotonic()
+        assert proc.wait(20) == 1 and time.monotonic() - start >= 0.9
+        assert proc.stdout.read().split(b"\r\n")[1:] == [b"+OK ", b""]
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdin.close()
+        proc.stdout.close()
+
+
+@pytest.mark.slow
+def test_pop3d_times_out_without_commit(base):
+    user = pwd.getpwnam("nobody").pw_uid if os.getuid() == 0 else None
+    subprocess.run([ours("maildirmake"), str(base / "Maildir")], check=True)
+    (base / "Maildir" / "new" / "1.1.h").write_bytes(b"a\n")
+    os.utime(base / "Maildir" / "new" / "1.1.h", (1000000000, 1000000000))
+    if user is not None:
+        for root, dirs, files in os.walk(base):
+            for p in [root, *(os.path.join(root, n) for n in dirs + files)]:
+                os.chown(p, user, user)
+    with reachable_by(*(os.getuid(), os.getgid()) if user is None else (user, user)):
+        proc = subprocess.Popen([sys.executable, "-c", SHORT_TIMEOUT.format(
+            "pop3d", ["qmail-pop3d", "Maildir"])], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, cwd=base, user=user, group=user)
+        try:
+            proc.stdin.write(b"DELE 1\r\n")
+            proc.stdin.flush()
+            assert proc.wait(20) == 0
+            assert proc.stdout.read() == b"+OK \r\n+OK \r\n"
+        finally:
+            proc.kill()
+            proc.wait()
+            proc.stdin.close()
+            proc.stdout.close()
+    assert os.listdir(base / "Maildir" / "new") == ["1.1.h"]
