@@ -1,6 +1,5 @@
 """checkpassword's pure parts (spec/qmail.md §5), vchkpw's secrets and qmail-newvpw's file.
 The programs themselves (fd 3, exits, setuid, exec) are run in tests/e2e/test_pop3_auth.py."""
-import os
 
 import pytest
 

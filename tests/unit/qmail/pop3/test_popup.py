@@ -9,7 +9,7 @@ STAMP = b"<6791.1795553487@pop.example.org>"
 GREETING = b"+OK " + STAMP + b"\r\n"
 
 
-def run(data: bytes, bytewise: bool, child=(False, 0), eof: bool = True) -> tuple[bytes, list, bytes]:
+def run(data: bytes, bytewise: bool, child=(False, 0), eof: bool = True):
     """(all reply bytes, the other effects, trailing data). Authenticate is answered with
     child = (crashed, exit code)."""
     conn = PopupConnection(b"pop.example.org", 6791, 1795553487)
