@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,129 @@ def skip_unless_can_run_as(uid: int) -> None:
     reason = can_run_as(uid)
     if reason:
         pytest.skip(reason)
+
+
+# ---------------------------------------------------------------- a running qmail (qmail-start)
+NOBODY = 65534
+
+
+def add_user(home: Path, name: str, uid: int = NOBODY) -> Path:
+    """A local user NAME (users/assign + qmail-newu) with a Maildir home owned by UID;
+    the alias directory is given to UID too (root may not receive mail)."""
+    userhome = home.parent / name
+    for sub in ("Maildir/tmp", "Maildir/new", "Maildir/cur"):
+        (userhome / sub).mkdir(parents=True, exist_ok=True)
+    assign = home / "users" / "assign"
+    lines = assign.read_bytes().split(b"\n")[:-2] if assign.exists() else []
+    lines.append(b"=%s:%s:%d:%d:%s:::" % (name.encode(), name.encode(), uid, uid,
+                                          str(userhome).encode()))
+    assign.write_bytes(b"\n".join(lines) + b"\n.\n")
+    subprocess.run([ours("qmail-newu")], env=dict(os.environ, QMAILHOME=str(home)), check=True)
+    for path in [userhome, *userhome.rglob("*"), home / "alias", *(home / "alias").rglob("*")]:
+        os.lchown(path, uid, uid)
+    return userhome
+
+
+def maildir_messages(maildir: Path) -> list[bytes]:
+    return [p.read_bytes() for p in sorted((maildir / "new").iterdir())]
+
+
+def queue_many(home: Path, messages: list[tuple[bytes, bytes]]) -> None:
+    """Queue (message, envelope) pairs with qmail-queue's own code (qmail.queue.enqueue) in
+    one process: the same files and fsyncs as N runs of qmail-queue, without N start-ups."""
+    script = (
+        "import os, sys, time, pickle\n"
+        "from qmail.queue import enqueue, _Crash\n"
+        "os.umask(0o033); os.chdir(sys.argv[1] + '/queue')\n"
+        "for message, envelope in pickle.load(sys.stdin.buffer):\n"
+        "    fds = []\n"
+        "    for data in (message, envelope):\n"
+        "        r, w = os.pipe(); os.write(w, data); os.close(w); fds.append(r)\n"
+        "    status = enqueue(fds[0], fds[1], os.getuid(), os.getpid(), time.time(),\n"
+        "                     b'by uid 0', _Crash({}))\n"
+        "    assert status == 0, status\n"
+        "    for fd in fds: os.close(fd)\n")
+    import pickle
+    subprocess.run([ours("qmail-queue").rsplit("/", 1)[0] + "/python", "-c", script, str(home)],
+                   input=pickle.dumps(messages), check=True, timeout=120)
+
+
+class MailSystem:
+    """qmail-start ./Maildir/ on HOME, its log (qmail-send's activity) in a file."""
+
+    def __init__(self, home: Path, env: dict | None = None) -> None:
+        self.home = home
+        self.logpath = home.parent / "send.log"
+        self.env = dict(os.environ, QMAILHOME=str(home), **(env or {}))
+        self.proc = None
+
+    def start(self) -> "MailSystem":
+        with open(self.logpath, "ab") as log:
+            self.proc = subprocess.Popen([ours("qmail-start"), "./Maildir/"], stdout=log,
+                                         stderr=log, stdin=subprocess.DEVNULL, env=self.env,
+                                         start_new_session=True)
+        return self
+
+    def log(self) -> str:
+        return self.logpath.read_text(errors="replace")
+
+    def wait_log(self, pattern: str, timeout: float = 30, count: int = 1) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.log()
+            if len(re.findall(pattern, text, re.M)) >= count:
+                return text
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{pattern!r} not in qmail-send's log:\n{text[-3000:]}")
+            time.sleep(0.05)
+
+    def signal(self, signum: int) -> None:
+        os.kill(self.proc.pid, signum)
+
+    def children(self) -> list[tuple[int, str]]:
+        """(pid, command line) of every process in this qmail's session but qmail-send."""
+        out = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                if os.getsid(int(entry)) != self.proc.pid or int(entry) == self.proc.pid:
+                    continue
+                if Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1][1:2] == b"Z":
+                    continue        # dead, waiting for init to reap it
+                cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
+            except (OSError, ProcessLookupError):
+                continue
+            out.append((int(entry), cmd.decode(errors="replace")))
+        return out
+
+    def stop(self, timeout: float = 20) -> None:
+        """SIGTERM qmail-send, wait for it; then SIGKILL whatever is left of the session."""
+        if self.proc is None:
+            return
+        try:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+        finally:
+            self.kill_session()
+
+    def kill_session(self) -> None:
+        import signal as _signal
+        try:
+            os.killpg(self.proc.pid, _signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        deadline = time.monotonic() + 10
+        while self.children() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+
+def queue_is_empty(home: Path) -> bool:
+    queue = home / "queue"
+    dirs = [queue / "mess" / str(i) for i in range(SPLIT)] + [queue / "todo"]
+    return not any(os.listdir(d) for d in dirs)

@@ -1,0 +1,208 @@
+"""qmail-start, qmail-send, qmail-lspawn, qmail-rspawn, qmail-clean with our qmail-local and
+qmail-remote on a scratch $QMAILHOME (spec/qmail.md §9): delivery to a Maildir, the activity
+log, bounces, double and triple bounces, remote delivery through smtproutes with a retry,
+SIGHUP, SIGALRM, SIGTERM, qmail-qread and qmail-qstat."""
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from queue_support import (NOBODY, MailSystem, add_user, envelope, maildir_messages,
+                           queue_is_empty, run_queue, scratch_home, skip_unless_can_run_as)
+from support import ours
+
+MESSAGE = b"Subject: hello\n\nHi joe.\n"
+
+
+@pytest.fixture
+def home():
+    skip_unless_can_run_as(NOBODY)
+    with scratch_home() as h:
+        yield h
+
+
+@pytest.fixture
+def qmail(home):
+    system = MailSystem(home)
+    try:
+        yield system
+    finally:
+        system.stop()
+
+
+def wait_for(predicate, timeout=30, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_local_delivery_to_maildir_and_the_log(home, qmail):
+    joe = add_user(home, "joe")
+    assert run_queue(home, MESSAGE, envelope(b"ann@example.com", b"joe@mx.example.org")
+                     ).returncode == 0
+    qmail.start()
+    log = qmail.wait_log(r"^end msg \d+$")
+    [delivered] = maildir_messages(joe / "Maildir")
+    assert delivered.startswith(b"Return-Path: <ann@example.com>\n"
+                                b"Delivered-To: joe@mx.example.org\n"
+                                b"Received: (qmail ")
+    assert delivered.endswith(b"\n" + MESSAGE)
+    n = re.search(r"^new msg (\d+)$", log, re.M).group(1)
+    size = len(delivered.split(b"\n", 2)[2])
+    expected = [
+        "status: local 0/10 remote 0/20",
+        f"new msg {n}",
+        rf"info msg {n}: bytes {size} from <ann@example.com> qp \d+ uid {os.getuid()}",
+        f"starting delivery 1: msg {n} to local joe@mx.example.org",
+        "status: local 1/10 remote 0/20",
+        "delivery 1: success: did 1\\+0\\+0/",
+        "status: local 0/10 remote 0/20",
+        f"end msg {n}",
+    ]
+    assert re.fullmatch("\n".join(expected) + "\n", log), log
+    wait_for(lambda: queue_is_empty(home), what="the queue to empty")
+    qstat = subprocess.run([ours("qmail-qstat")], env=qmail.env, capture_output=True)
+    assert qstat.stdout == (b"messages in queue: 0\n"
+                            b"messages in queue but not yet preprocessed: 0\n")
+
+
+def test_trigger_wakes_a_running_qmail_send(home, qmail):
+    joe = add_user(home, "joe")
+    qmail.start()
+    qmail.wait_log(r"^status: local 0/10 remote 0/20$")
+    for i in range(3):
+        assert run_queue(home, b"Subject: %d\n\nx\n" % i,
+                         envelope(b"", b"joe@mx.example.org")).returncode == 0
+    qmail.wait_log(r"^end msg \d+$", timeout=20, count=3)
+    assert len(maildir_messages(joe / "Maildir")) == 3
+
+
+def bounce_of(maildir):
+    wait_for(lambda: maildir_messages(maildir), what="a bounce")
+    [bounce] = maildir_messages(maildir)
+    return bounce
+
+
+def test_bounce_in_qmails_format(home, qmail):
+    joe = add_user(home, "joe")
+    assert run_queue(home, MESSAGE, envelope(b"joe@mx.example.org", b"nobody-here@mx.example.org")
+                     ).returncode == 0
+    qmail.start()
+    log = qmail.wait_log(r"^bounce msg \d+ qp \d+$")
+    assert re.search(r"^delivery 1: failure: Sorry, no mailbox here by that name. \(#5.1.1\)/$",
+                     log, re.M), log
+    bounce = bounce_of(joe / "Maildir")
+    header, _, body = bounce.partition(b"\n\n")
+    assert header.startswith(b"Return-Path: <>\nDelivered-To: joe@mx.example.org\n"
+                             b"Received: (qmail ")
+    assert re.search(rb"\nDate: \d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d -0000\n"
+                     rb"From: MAILER-DAEMON@mx.example.org\nTo: joe@mx.example.org\n"
+                     rb"Subject: failure notice$", header), header
+    original = (home / "queue").exists() and None
+    assert body.startswith(
+        b"Hi. This is the qmail-send program at mx.example.org.\n"
+        b"I'm afraid I wasn't able to deliver your message to the following addresses.\n"
+        b"This is a permanent error; I've given up. Sorry it didn't work out.\n"
+        b"\n"
+        b"<nobody-here@mx.example.org>:\n"
+        b"Sorry, no mailbox here by that name. (#5.1.1)\n"
+        b"\n"
+        b"--- Below this line is a copy of the message.\n"
+        b"\n"
+        b"Return-Path: <joe@mx.example.org>\n"
+        b"Received: (qmail "), body
+    assert body.endswith(MESSAGE)
+    assert original is None
+    qmail.wait_log(r"^end msg \d+$", count=2)
+
+
+def test_double_bounce_goes_to_postmaster_and_triple_is_discarded(home, qmail):
+    add_user(home, "joe")                          # also gives alias/ to a non-root uid
+    assert run_queue(home, MESSAGE, envelope(b"", b"nobody-here@mx.example.org")
+                     ).returncode == 0
+    qmail.start()
+    bounce = bounce_of(home / "alias" / "Maildir")
+    assert b"\nTo: postmaster@mx.example.org\n" in bounce
+    assert b"I tried to deliver a bounce message to this address, but the bounce bounced!\n\n" \
+           b"<nobody-here@mx.example.org>:\n" in bounce
+    assert b"--- Below this line is the original bounce.\n\nReturn-Path: <>\n" in bounce
+    assert bounce.startswith(b"Return-Path: <#@[]>\n")
+    # a failing message from #@[] (a double bounce) is not bounced again
+    assert run_queue(home, MESSAGE, envelope(b"#@[]", b"nobody-else@mx.example.org")
+                     ).returncode == 0
+    log = qmail.wait_log(r"^triple bounce: discarding bounce/\d+$")
+    assert len(maildir_messages(home / "alias" / "Maildir")) == 1
+    assert log.count("end msg") >= 2
+
+
+def test_sighup_rereads_locals(home, qmail):
+    joe = add_user(home, "joe")
+    (home / "control" / "smtproutes").write_bytes(b":127.0.0.1:9\n")     # nothing listens
+    qmail.start()
+    qmail.wait_log(r"^status: local 0/10 remote 0/20$")
+    (home / "control" / "locals").write_bytes(b"mx.example.org\nnew.example\n")
+    qmail.signal(signal.SIGHUP)
+    time.sleep(0.3)                                # SIGHUP is handled before the next pass
+    assert run_queue(home, MESSAGE, envelope(b"", b"joe@new.example")).returncode == 0
+    log = qmail.wait_log(r"^end msg \d+$")
+    assert re.search(r"to local joe@new.example$", log, re.M)
+    assert len(maildir_messages(joe / "Maildir")) == 1
+
+
+def test_sigterm_finishes_and_exits(home, qmail):
+    qmail.start()
+    qmail.wait_log(r"^status: local 0/10 remote 0/20$")
+    qmail.signal(signal.SIGTERM)
+    assert qmail.proc.wait(20) == 0
+    assert qmail.log().endswith("status: exiting\n")
+
+
+def test_second_qmail_send_refuses_to_start(home, qmail):
+    qmail.start()
+    qmail.wait_log(r"^status: local 0/10 remote 0/20$")
+    second = MailSystem(home)
+    second.logpath = home.parent / "second.log"
+    second.start()
+    try:
+        assert second.proc.wait(20) == 111
+        assert "alert: cannot start: qmail-send is already running\n" in second.log()
+    finally:
+        second.stop()
+
+
+def test_cannot_start_without_locals_or_me(home):
+    for name in ("me", "locals"):
+        (home / "control" / name).unlink()
+    system = MailSystem(home).start()
+    try:
+        assert system.proc.wait(20) == 111
+        assert system.log() == "alert: cannot start: unable to read controls\n"
+    finally:
+        system.stop()
+
+
+def test_qread_shows_pending_and_done_recipients(home, qmail):
+    joe = add_user(home, "joe")
+    ann = add_user(home, "ann")
+    ann.chmod(0o777)               # qmail-local defers: "Uh-oh: home directory is writable."
+    (home / "control" / "smtproutes").write_bytes(b":127.0.0.1:9\n")     # nothing listens
+    assert run_queue(home, MESSAGE, envelope(b"ann@example.com", b"joe@mx.example.org",
+                                             b"ann@mx.example.org", b"far@remote.example")
+                     ).returncode == 0
+    qmail.start()
+    qmail.wait_log(r"^delivery \d+: deferral: Uh-oh: home directory is writable. \(#4.7.0\)/$")
+    qmail.wait_log(r"^delivery \d+: success: .*$")
+    qmail.wait_log(r"^delivery \d+: deferral: .*$", count=2)
+    out = subprocess.run([ours("qmail-qread")], env=qmail.env, capture_output=True).stdout
+    assert re.fullmatch(
+        rb"\d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT  #\d+  \d+  <ann@example.com> \n"
+        rb"  done\tlocal\tjoe@mx.example.org\n"
+        rb"\tlocal\tann@mx.example.org\n"
+        rb"\tremote\tfar@remote.example\n", out), out
+    assert len(maildir_messages(joe / "Maildir")) == 1
+    qstat = subprocess.run([ours("qmail-qstat")], env=qmail.env, capture_output=True).stdout
+    assert qstat == b"messages in queue: 1\nmessages in queue but not yet preprocessed: 0\n"
