@@ -5,7 +5,8 @@ Ours:    tcpserver -1 127.0.0.1 0 qmail-popup HOST vchkpw qmail-pop3d Maildir
 Dovecot: /usr/sbin/dovecot -F with a throw-away config on 127.0.0.1 and an unused port,
          passdb/userdb from a passwd-file in a temporary directory.
 Both serve their own copy of the same Maildir (200 messages of about 100 KB, with dotted
-lines) as the same user (nobody when run as root). One client (a raw socket, lock-step:
+lines) as the same user (nobody when run as root). Also timed: PASS to the end of LIST
+in a Maildir of 10,000 messages. One client (a raw socket, lock-step:
 RETR, read to the terminator, next) fetches every message; runs alternate Dovecot, ours, ...
 and medians are compared. Latency: connect -> greeting, and USER/PASS -> the first byte of
 the RETR 1 reply (our side starts three programs: popup, vchkpw, pop3d).
@@ -122,11 +123,40 @@ def session(port: int) -> tuple[float, float, float, int]:
     return t1 - t0, t2 - t1, t4 - t3, total
 
 
+def make_many(path: Path, uid: int, gid: int, count: int = 10_000) -> None:
+    for sub in ("tmp", "new", "cur"):
+        (path / sub).mkdir(parents=True)
+    old = int(time.time()) - 3600
+    for i in range(count):
+        name = path / "cur" / f"{old}.{i:05d}.{HOST}:2,"
+        name.write_bytes(b"Subject: %d\n\nx\n" % i)
+        os.utime(name, (old, old))
+    for root, dirs, files in os.walk(path.parent):
+        for p in [root, *(os.path.join(root, n) for n in dirs + files)]:
+            os.chown(p, uid, gid)
+
+
+def listing(port: int, user: str) -> float:
+    """Seconds from USER/PASS to the end of LIST (the Maildir scan included)."""
+    c = Client(port)
+    try:
+        c.reply()
+        c.command(b"USER %s\r\n" % user.encode())
+        t0 = time.perf_counter()
+        c.command(b"PASS %s\r\nLIST\r\n" % SECRET.encode(), b"\r\n.\r\n")
+        t1 = time.perf_counter()
+        c.command(b"QUIT\r\n")
+    finally:
+        c.close()
+    return t1 - t0
+
+
 def start_ours(base: Path, uid: int, gid: int) -> tuple[subprocess.Popen, int]:
     qmail = base / "qmail"
     (qmail / "users").mkdir(parents=True)
     (qmail / "users" / "vpasswd").write_text(
-        f"{USER}:{{PLAIN}}{SECRET}:{uid}:{gid}:{base / 'ours'}\n")
+        f"{USER}:{{PLAIN}}{SECRET}:{uid}:{gid}:{base / 'ours'}\n"
+        f"many:{{PLAIN}}{SECRET}:{uid}:{gid}:{base / 'ours-many'}\n")
     env = dict(os.environ, QMAILHOME=str(qmail))
     subprocess.run([bin_path("qmail-newvpw")], check=True, env=env)
     tcpserver = os.environ.get("POP3_BENCH_TCPSERVER") or bin_path("tcpserver")
@@ -179,7 +209,8 @@ def start_dovecot(base: Path, uid: int, gid: int) -> tuple[subprocess.Popen, int
     for sub in ("run", "state"):
         (conf / sub).mkdir(parents=True)
     (conf / "users").write_text(
-        f"{USER}:{{PLAIN}}{SECRET}:{uid}:{gid}::{base / 'dovecot-home'}::\n")
+        f"{USER}:{{PLAIN}}{SECRET}:{uid}:{gid}::{base / 'dovecot-home'}::\n"
+        f"many:{{PLAIN}}{SECRET}:{uid}:{gid}::{base / 'dovecot-many'}::\n")
     port = free_port()
     (conf / "dovecot.conf").write_text(DOVECOT_CONF.format(base=conf, port=port))
     proc = subprocess.Popen([DOVECOT, "-F", "-c", str(conf / "dovecot.conf")],
@@ -224,6 +255,8 @@ def main() -> int:
     try:
         size = make_maildir(base / "ours" / "Maildir", uid, gid)
         make_maildir(base / "dovecot-home" / "Maildir", uid, gid)
+        make_many(base / "ours-many" / "Maildir", uid, gid)
+        make_many(base / "dovecot-many" / "Maildir", uid, gid)
         ours_proc, ours_port = start_ours(base, uid, gid)
         procs.append(ours_proc)
         dc_proc, dc_port = start_dovecot(base, uid, gid)
@@ -246,6 +279,11 @@ def main() -> int:
         (og, ol, orate), (dg, dl, drate) = summary["ours"], summary["dovecot"]
         print(f"ratio ours/dovecot: throughput {orate / drate:.2f}x (target >= 0.8x), "
               f"greeting latency {og / dg:.2f}x, login-to-first-byte latency {ol / dl:.2f}x")
+        listing(dc_port, "many")            # warm-up: Dovecot indexes 10,000 messages
+        ours_list = statistics.median(listing(ours_port, "many") for _ in range(3)) * 1000
+        dc_list = statistics.median(listing(dc_port, "many") for _ in range(3)) * 1000
+        print(f"10,000 messages, PASS -> end of LIST: ours {ours_list:.0f} ms, dovecot "
+              f"{dc_list:.0f} ms (indexed); ratio {ours_list / dc_list:.2f}x")
         return 0
     finally:
         for proc in procs:
