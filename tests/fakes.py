@@ -13,7 +13,8 @@ rblsmtpd, ours and Debian's C programs alike (import as `fakes`).
 The C programs can only talk to port 53 (djb's resolver) and port 113, so the fakes bind
 those fixed ports (root needed). Each holds an exclusive flock on a file in /tmp for as long
 as it runs, so tests on parallel pytest workers take turns instead of colliding; keep the
-`with` blocks short. Names not configured get NXDOMAIN; a configured name asked for another
+`with` blocks short (function-scoped fixtures), and never nest two users of the same port in
+one process (no_dns() inside FakeDns() waits for itself). Names not configured get NXDOMAIN; a configured name asked for another
 type gets an empty NOERROR answer. Answers are built with dnspython, one record per RRset,
 in the order given; over TCP the same answers are served (used after `truncate`).
 """
