@@ -7,7 +7,8 @@ every rules file), help; and `log FILE [TAG]`, a logger for machines without sys
 send, smtpd, pop3d (default: those named in etc/services).
 
 Each service is a server and its logger, both detached with python-daemon, with pid files in
-$QMAILHOME/run/ (NAME.pid, NAME.log.pid), the server's fds 1 and 2 piped to the logger:
+$QMAILHOME/run/ (NAME.pid, NAME.log.pid, each with a .start file telling a reused pid apart),
+the server's fds 1 and 2 piped to the logger:
   send    qmail-start DELIVERY                      (qmail-send's log on qmail-start's fd 1)
   smtpd   tcpserver OPTIONS [-x CDB] HOST PORT COMMAND 2>&1
   pop3d   tcpserver OPTIONS [-x CDB] HOST PORT COMMAND 2>&1
@@ -144,11 +145,7 @@ class Controller:
         """The pid of NAME's server (or logger) if it runs, else None."""
         path = self.pidfile(name, logger)
         pid = dz.read_pidfile(path)
-        try:
-            written = os.stat(path).st_mtime
-        except FileNotFoundError:
-            return None
-        return pid if dz.alive(pid, since=written) else None
+        return pid if dz.alive(pid, dz.read_start(path)) else None
 
     # -- start and stop -------------------------------------------------------------------
 

@@ -5,7 +5,9 @@ SIGTSTP/SIGTTIN/SIGTTOU ignored, core dumps off) would all be inherited through 
 program and everything it runs, so each is given explicitly here.
 
 The daemons are not qmailctl's children, so it cannot wait(2) for them: it polls /proc
-(Linux), treating zombies as gone and a pid started after its pid file was written as reused.
+(Linux), treating zombies as gone. Next to PIDFILE, PIDFILE.start holds the daemon's start time
+in clock ticks since boot (/proc/PID/stat), so that a pid reused by another process is never
+taken for the daemon (wall-clock times would not do: the clock may be stepped).
 """
 import os
 import signal
@@ -26,15 +28,31 @@ class _Fd:
         return self._fd
 
 
-def write_pidfile(path: str, pid: int) -> None:
-    """PID and a newline, replacing PATH completely or not at all."""
-    tmp = f"{path}.{pid}.tmp"
+def _replace(path: str, data: bytes) -> None:
+    """DATA in PATH, replacing it completely or not at all."""
+    tmp = f"{path}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        os.write(fd, b"%d\n" % pid)
+        os.write(fd, data)
     finally:
         os.close(fd)
     os.rename(tmp, path)
+
+
+def write_pidfile(path: str, pid: int) -> None:
+    """PATH: the pid and a newline, as every pid file; PATH.start: its start ticks."""
+    _replace(path + ".start", b"%d\n" % (start_ticks(pid) or 0))
+    _replace(path, b"%d\n" % pid)
+
+
+def read_start(path: str) -> int | None:
+    """The start ticks recorded for pid file PATH, or None."""
+    try:
+        with open(path + ".start", "rb") as f:
+            text = f.read(64).strip()
+    except FileNotFoundError:
+        return None
+    return int(text) if text.isdigit() and int(text) else None
 
 
 def read_pidfile(path: str) -> int | None:
@@ -51,10 +69,11 @@ def remove_pidfile(path: str, pid: int | None = None) -> None:
     """Remove PATH (only if it still names PID, when given)."""
     if pid is not None and read_pidfile(path) != pid:
         return
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
+    for name in (path, path + ".start"):
+        try:
+            os.unlink(name)
+        except FileNotFoundError:
+            pass
 
 
 def spawn_daemon(argv: Sequence[str], *, env: Mapping[str, str], cwd: str, pidfile: str,
@@ -129,7 +148,6 @@ def _become_daemon(argv, env, cwd, pidfile, stdin, stdout, stderr, umask, report
 
 
 # Processes seen through /proc.
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -142,30 +160,22 @@ def _stat_fields(pid: int) -> list[str] | None:
     return data[data.rindex(b")") + 2:].decode().split()
 
 
-def _boot_time() -> float:
-    with open("/proc/stat", "rb") as f:
-        for line in f:
-            if line.startswith(b"btime "):
-                return float(line.split()[1])
-    return 0.0
-
-
-def start_time(pid: int) -> float | None:
-    """When PID started (seconds since the epoch), or None if it is gone or a zombie."""
+def start_ticks(pid: int) -> int | None:
+    """When PID started, in clock ticks since boot; None if it is gone or a zombie."""
     fields = _stat_fields(pid)
     if fields is None or fields[0] in ("Z", "X"):
         return None
-    return _boot_time() + int(fields[19]) / _CLK_TCK
+    return int(fields[19])
 
 
-def alive(pid: int | None, since: float | None = None) -> bool:
-    """PID runs (not a zombie) and, with SINCE, was started no later than SINCE (+1 s)."""
+def alive(pid: int | None, started: int | None = None) -> bool:
+    """PID runs (not a zombie) and, with STARTED, is the process that started at those ticks."""
     if not pid:
         return False
-    started = start_time(pid)
-    if started is None:
+    ticks = start_ticks(pid)
+    if ticks is None:
         return False
-    return since is None or started <= since + 1.0
+    return started is None or ticks == started
 
 
 def session_of(pid: int) -> int | None:

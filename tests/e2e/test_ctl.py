@@ -229,3 +229,35 @@ def test_send_reload_doqueue_and_its_helpers_stop_with_it(home):
     assert_nothing_left(pids, sessions)
     assert re.search(rb"^qmail: %s status: exiting$" % STAMP, log.read_bytes(), re.M)
     assert qmailctl(home, "reload").stdout == b"qmail-send is not running\n"
+
+
+def test_pause_cont_and_restart(home):
+    def state(pid: int) -> str:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0].decode()
+
+    assert qmailctl(home, "start", "smtpd").returncode == 0
+    pid = daemons(home)["qmail-smtpd.pid"]
+    try:
+        assert qmailctl(home, "pause", "smtpd").stdout == b"Pausing qmail-smtpd\n"
+        for _ in range(100):
+            if state(pid) == "T":
+                break
+            time.sleep(0.01)
+        assert state(pid) == "T"
+        assert qmailctl(home, "cont", "smtpd").stdout == b"Continuing qmail-smtpd\n"
+        for _ in range(100):
+            if state(pid) != "T":
+                break
+            time.sleep(0.01)
+        assert state(pid) in ("S", "R")
+        qmailctl(home, "pause", "smtpd")
+        old = daemons(home)
+        restarted = qmailctl(home, "restart", "smtpd")   # a paused server still stops (TERM+CONT)
+        assert restarted.stdout == b"Stopping qmail-smtpd\nStarting qmail-smtpd\n"
+        assert not any(dz.alive(p) for p in old.values())
+        new = daemons(home)
+        assert all(dz.alive(p) for p in new.values())
+    finally:
+        assert qmailctl(home, "stop", "smtpd").returncode == 0
+    assert_nothing_left(new, set())
