@@ -311,6 +311,8 @@ class FakeIdentd:
     reply: bytes, where `{ports}` stands for the request's `remote , local` text (spaces
     normalised), or a function request_line -> bytes | None (None: close without a reply).
     delay: seconds before replying. silent=True: never reply, keep the connection open.
+    IDENT goes to the client's address, so a test with clients from 127.0.0.8 runs a second
+    FakeIdentd(host="127.0.0.8") (one lock per address and port).
     requests: (peer IP, request line as received) for each connection, in order.
     """
 
@@ -377,7 +379,7 @@ class FakeIdentd:
     def __enter__(self) -> "FakeIdentd":
         self._stack = contextlib.ExitStack()
         try:
-            self._stack.enter_context(port_lock(f"identd-{self.port}"))
+            self._stack.enter_context(port_lock(f"identd-{self.host}-{self.port}"))
             self._listener = _Listener(self.host, self.port, False, True, "identd")
             self._stack.callback(self._listener.close)
             self._listener.spawn(self._serve)
