@@ -45,6 +45,9 @@ def rate(argv: list[str], stdin_path: Path, cwd: Path, env: dict, count: int) ->
 
 
 def main() -> int:
+    import compileall
+    import qmail
+    compileall.compile_dir(os.path.dirname(qmail.__file__), quiet=1)   # as an install does
     ours = str(Path(sys.executable).parent / "qmail-local")
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"

@@ -74,28 +74,35 @@ class Scripted:
         self.sock.settimeout(20)
         conn, _ = self.sock.accept()
         conn.settimeout(20)
-        with conn:
-            conn.sendall(self.greeting)
-            in_data = False
-            buf = b""
-            while True:
-                chunk = conn.recv(4096)
-                if not chunk:
+        try:
+            self._talk(conn)
+        except OSError:
+            pass                          # the client may hang up after QUIT before our reply
+        finally:
+            conn.close()
+
+    def _talk(self, conn):
+        conn.sendall(self.greeting)
+        in_data = False
+        buf = b""
+        while True:
+            chunk = conn.recv(4096)
+            if not chunk:
+                return
+            self.received += chunk
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                if in_data:
+                    if line != b".\r":
+                        continue
+                    in_data = False
+                reply = self.replies(line + b"\n")
+                if reply is None:
                     return
-                self.received += chunk
-                buf += chunk
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
-                    if in_data:
-                        if line != b".\r":
-                            continue
-                        in_data = False
-                    reply = self.replies(line + b"\n")
-                    if reply is None:
-                        return
-                    if reply.startswith(b"354"):
-                        in_data = True
-                    conn.sendall(reply)
+                if reply.startswith(b"354"):
+                    in_data = True
+                conn.sendall(reply)
 
     def close(self):
         self.thread.join(10)
