@@ -200,6 +200,7 @@ def deliver(argv: list[bytes], doit: bool) -> bytes:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     os.umask(0o077)
+    delivery.signal.signal(delivery.signal.SIGPIPE, delivery.signal.SIG_IGN)   # sig_pipeignore()
     options, rest_args, errors = getopt("qmail-local", args, "nN")
     for line in errors:
         write_all(2, line.encode() + b"\n")
