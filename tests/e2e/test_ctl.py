@@ -261,3 +261,29 @@ def test_pause_cont_and_restart(home):
     finally:
         assert qmailctl(home, "stop", "smtpd").returncode == 0
     assert_nothing_left(new, set())
+
+
+def test_queue_shows_qmail_qstat_and_qmail_qread(home):
+    from queue_support import envelope, run_queue
+    (home / "control" / "concurrencyremote").write_text("0\n")        # hold remote deliveries
+    queued = run_queue(home, b"Subject: waiting\n\nheld in the queue\n",
+                       envelope(b"alice@example.org", b"bob@example.net"))
+    assert queued.returncode == 0, queued.stderr
+    assert qmailctl(home, "queue").stdout == (b"messages in queue: 1\n"
+                                              b"messages in queue but not yet preprocessed: 1\n")
+    (home / "etc" / "send.log").write_text(f"qmailctl log {home}/log/send qmail\n")
+    assert qmailctl(home, "start", "send").returncode == 0
+    try:
+        log = home / "log" / "send"
+        deadline = time.monotonic() + 20
+        while b"info msg" not in (log.read_bytes() if log.exists() else b""):
+            assert time.monotonic() < deadline, "qmail-send did not preprocess the message"
+            time.sleep(0.02)
+        shown = qmailctl(home, "queue")
+    finally:
+        assert qmailctl(home, "stop", "send").returncode == 0
+    assert shown.returncode == 0, shown.stderr
+    assert re.fullmatch(rb"messages in queue: 1\n"
+                        rb"messages in queue but not yet preprocessed: 0\n"
+                        rb"\d+ \w{3} \d{4} \d\d:\d\d:\d\d GMT  #\d+  \d+  <alice@example\.org> \n"
+                        rb"\tremote\tbob@example\.net\n", shown.stdout), shown.stdout
