@@ -318,3 +318,17 @@ def test_relay_name_resolved_by_a_record(controls, qmail_home, smtp_server, dns_
     out = remote(["sub.example.test", "s@x", "u@sub.example.test"], env=env)
     assert out.startswith(b"r\0K127.0.0.1 accepted message.")
     assert len(handler.messages) == 1
+
+
+@pytest.mark.slow
+def test_timeoutremote(controls, qmail_home):
+    """A server that greets and then says nothing: after timeoutremote (1 s) the connection
+    counts as dead."""
+    server = Scripted(b"220 hi\r\n", lambda line: b"" if line.startswith(b"HELO") else None)
+    try:
+        controls(server.port)
+        (qmail_home / "control" / "timeoutremote").write_text("1\n")
+        assert remote(["example.test", "s@x.org", "joe@example.test"]) == (
+            b"ZConnected to 127.0.0.1 but connection died. (#4.4.2)\n\0")
+    finally:
+        server.close()

@@ -158,3 +158,25 @@ def test_mail_followup_to():
 def test_new_fields(now, date, msgid):
     assert inject.date_field(now) == date
     assert inject.msgid_field(b"h", now, 7) == msgid
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+FIELD_BYTES = st.binary(max_size=60).map(lambda b: b.replace(b"\n", b" "))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([b"To", b"Cc", b"From", b"Reply-To", b"Bcc",
+                                           b"Return-Path", b"Resent-To", b"X-Other"]),
+                          FIELD_BYTES), max_size=4),
+       st.binary(max_size=40), st.lists(st.sampled_from(["a@b.c", "plain", "x y@z"]), max_size=2))
+def test_inject_never_crashes(fields, body, args):
+    message = b"".join(name + b": " + value + b"\n" for name, value in fields) + b"\n" + body
+    try:
+        out, sender, recips = run(message, args)
+    except Fatal as e:
+        assert e.code == 100 and e.text.startswith(b"qmail-inject: fatal: unable to parse")
+        return
+    assert out.endswith(body if body.endswith(b"\n") or not body else body + b"\n")
+    assert isinstance(sender, bytes) and all(isinstance(r, bytes) for r in recips)
+    assert b"Message-ID: <" in out and b"Date: " in out
