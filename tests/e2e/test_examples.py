@@ -161,3 +161,57 @@ def test_boot_script_serves_smtp_and_pop3_and_logs_to_syslog(server_home, tmp_pa
         r"mail\.info qmail: <STAMP> status: exiting",
     ):
         assert re.search("^" + pattern + "$", logged, re.M), pattern + "\n" + logged
+
+
+def test_daemontools_run_scripts_serve_with_their_log_on_fd_1(server_home, tmp_path):
+    """Each service/NAME/run as supervise starts it (cwd = the service directory, fd 1 = the
+    pipe to log/run, here a file), then `svc -d`: TERM and CONT."""
+    home, mailbox = server_home
+    smtp_port, pop3_port = free_port(), free_port()
+    scripts = os.path.dirname(support.ours("tcpserver"))
+    env = dict(os.environ, QMAILHOME=str(home), QMAILPATH=f"{scripts}:/usr/bin:/bin",
+               RULES=str(home / "etc"), SMTP_IP="127.0.0.1", SMTP_PORT=str(smtp_port),
+               POP3_IP="127.0.0.1", POP3_PORT=str(pop3_port), CHECKPASSWORD="vchkpw",
+               QMAILDUID=str(os.getuid()), NOFILESGID=str(os.getgid()))
+    procs = {}
+    try:
+        for name in ("qmail-send", "qmail-smtpd", "qmail-pop3d"):
+            service = EXAMPLES / "service" / name
+            with open(tmp_path / name, "wb") as log:
+                procs[name] = subprocess.Popen(["sh", str(service / "run")], cwd=service, env=env,
+                                               stdin=subprocess.DEVNULL, stdout=log,
+                                               start_new_session=True)
+        wait_for(lambda: listening(smtp_port) and listening(pop3_port), 30, "both servers")
+        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as s:
+            s.sendmail("alice@example.org", ["bob@mx.example.org"],
+                       b"Subject: via daemontools\r\n\r\nhello again\r\n")
+        new = mailbox / "Maildir" / "new"
+        delivered = wait_for(lambda: list(new.iterdir()), 60, "delivery to bob's Maildir")
+        while time.time() < delivered[0].stat().st_mtime + 1.05:
+            time.sleep(0.05)
+        pop = poplib.POP3("127.0.0.1", pop3_port, timeout=30)
+        try:
+            pop.user("bob")
+            pop.pass_("secret")
+            assert pop.retr(1)[1][-3:] == [b"", b"hello again", b""]
+        finally:
+            pop.quit()
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(15)
+                proc.send_signal(18)
+        for name, proc in procs.items():
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            wait_for(lambda: not dz.session_members(proc.pid), 15, f"{name}'s processes to end")
+    logs = {name: (tmp_path / name).read_text() for name in procs}
+    assert re.search(r"^tcpserver: ok \d+ mx\.example\.org:127\.0\.0\.1:%d " % smtp_port,
+                     logs["qmail-smtpd"], re.M), logs["qmail-smtpd"]
+    assert re.search(r"^tcpserver: end \d+ status 0$", logs["qmail-smtpd"], re.M)
+    assert re.search(r"^tcpserver: ok \d+ ", logs["qmail-pop3d"], re.M)
+    assert re.search(r"^delivery 1: success: did 1\+0\+0/$", logs["qmail-send"], re.M), logs["qmail-send"]
+    assert logs["qmail-send"].endswith("status: exiting\n")
