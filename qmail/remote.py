@@ -4,13 +4,15 @@ Routing: control/smtproutes (`domain:relay[:port]`, `.suffix:relay`, `:relay`; e
 else the MX records of host (no MX -> its A records), lowest preference first, skipping this
 machine and everything of equal or worse preference. IPv4 only, HELO only, as the C.
 Controls: helohost (default me; neither -> temporary failure), timeoutconnect (60),
-timeoutremote (1200), smtproutes. DNS: dnspython with /etc/resolv.conf;
+timeoutremote (1200), smtproutes; queue/lock/tcpto remembers hosts that timed out (skipped
+for about an hour after two timeouts). DNS: dnspython with /etc/resolv.conf;
 $QMAILREMOTE_DNS_SERVER=ip[:port] replaces the name servers (for tests only).
 stdout: one report per recipient (`r`, or `h`/`s` + text: refused permanently/temporarily),
 then one message report (`K` delivered, `Z` temporary, `D` permanent failure + text), each
 ending in NUL, as qmail-rspawn reads them. Exit 0 always.
 """
 import _socket as socket    # the socket module imports enum and selectors: 5 ms per delivery
+import errno
 import os
 import sys
 import time
@@ -251,6 +253,108 @@ class Blaster:
         return out + b".\r\n"
 
 
+# ---------------------------------------------------------------- lock/tcpto (tcpto.c)
+# 64 records of 16 bytes: IPv4 address (0-3), error count (4), time of the last error as a
+# little-endian 32-bit number (8-11). A host with 2+ errors is skipped for 64 to 95 minutes.
+
+def _when(record: bytes | bytearray) -> int:
+    return int.from_bytes(record[8:12], "little")
+
+
+def tcpto_blocked(buf: bytes, ip: bytes, now: int, pid: int) -> tuple[bool, bool]:
+    """(skip this IP now?, is it in the table?) for a 4-byte IP."""
+    for i in range(len(buf) >> 4):
+        record = buf[i << 4:(i + 1) << 4]
+        if record[:4] == ip:
+            if record[4] >= 2 and now - _when(record) < ((60 + (pid & 31)) << 6):
+                return True, True
+            return False, True
+    return False, False
+
+
+def tcpto_update(buf: bytes, ip: bytes, error: bool, wasthere: bool, now: int
+                 ) -> tuple[int, bytes] | None:
+    """tcpto_err(): (record number, new 16 bytes) to write after a connection attempt."""
+    n = len(buf) >> 4
+    if not error and not wasthere:
+        return None
+    records = [bytearray(buf[i << 4:(i + 1) << 4]) for i in range(n)]
+    for i, record in enumerate(records):
+        if record[:4] == ip:
+            if not error:
+                record[4] = 0
+            else:
+                if record[4] and now < 120 + _when(record):
+                    return None
+                record[4] = min(record[4] + 1, 10)
+                record[8:12] = (now & 0xFFFFFFFF).to_bytes(4, "little")
+            return i, bytes(record)
+    if not error or not n:
+        return None
+    free = next((i for i, record in enumerate(records) if not record[4]), None)
+    if free is None:
+        free = min(range(n), key=lambda i: (_when(records[i]) + (records[i][4] << 10), i))
+    record = records[free]
+    record[:4] = ip
+    record[8:12] = (now & 0xFFFFFFFF).to_bytes(4, "little")
+    record[4] = 1
+    return free, bytes(record)
+
+
+class Tcpto:
+    """queue/lock/tcpto, locked while read or written; any trouble disables it (as the C)."""
+
+    def __init__(self) -> None:
+        self.path = control.home_path("queue", "lock", "tcpto")
+        self.wasthere = False
+
+    def _open(self) -> tuple[int, bytes] | None:
+        import fcntl
+        try:
+            lock = os.open(self.path, os.O_WRONLY)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            with open(self.path, "rb") as f:
+                buf = f.read(1024)
+        except OSError:
+            os.close(lock)
+            return None
+        if len(buf) < 16:
+            os.close(lock)
+            return None
+        return lock, buf[:len(buf) & ~15]
+
+    def blocked(self, ip: bytes) -> bool:
+        self.wasthere = False
+        opened = self._open()
+        if opened is None:
+            return False
+        lock, buf = opened
+        os.close(lock)
+        skip, self.wasthere = tcpto_blocked(buf, socket.inet_aton(ip.decode()), int(time.time()),
+                                            os.getpid())
+        return skip
+
+    def record(self, ip: bytes, error: bool) -> None:
+        if not error and not self.wasthere:
+            return
+        opened = self._open()
+        if opened is None:
+            return
+        lock, buf = opened
+        try:
+            change = tcpto_update(buf, socket.inet_aton(ip.decode()), error, self.wasthere,
+                                  int(time.time()))
+            if change is not None:
+                os.pwrite(lock, change[1], change[0] << 4)
+        except OSError:
+            pass
+        finally:
+            os.close(lock)
+
+
 # ---------------------------------------------------------------- DNS (dnspython) and ipme
 
 def _resolver():
@@ -431,14 +535,17 @@ class Session:
         self.send(end)
 
 
-def connect(ip: bytes, port: int, timeout: int):
+def connect(ip: bytes, port: int, timeout: int, tcpto: Tcpto):
+    """A connected socket, or None; timeouts are remembered in lock/tcpto."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
         sock.connect((ip.decode(), port))
-    except OSError:
+    except OSError as e:
         sock.close()
+        tcpto.record(ip, isinstance(e, TimeoutError) or e.errno == errno.ETIMEDOUT)
         return None
+    tcpto.record(ip, False)
     return sock
 
 
@@ -487,8 +594,11 @@ def deliver(args: list[bytes]) -> bytes:
     chosen = usable(ips, me, relay is not None)
     if chosen is None:
         return PERM_AMBIGMX + b"\0"
+    tcpto = Tcpto()
     for ip in chosen:
-        sock = connect(ip, port, timeoutconnect)
+        if tcpto.blocked(ip):
+            continue
+        sock = connect(ip, port, timeoutconnect, tcpto)
         if sock is None:
             continue
         sock.settimeout(timeout)

@@ -152,3 +152,43 @@ def test_reports():
         b"ZConnected to 127.0.0.1 but connection died. (#4.4.2)\n\0")
     assert remote.PERM_DNS % remote.outsafe(b"a b\x7f") == (
         b"DSorry, I couldn't find any host named a?b?. (#5.1.2)\n")
+
+
+def test_tcpto_table():
+    empty = bytes(1024)
+    ip = bytes([10, 0, 0, 1])
+    assert remote.tcpto_blocked(empty, ip, 1000, 0) == (False, False)
+    assert remote.tcpto_update(empty, ip, False, False, 1000) is None       # success, unknown
+    index, record = remote.tcpto_update(empty, ip, True, False, 1000)
+    assert (index, record) == (0, ip + b"\x01\0\0\0" + (1000).to_bytes(4, "little") + bytes(4))
+    table = record + empty[16:]
+    assert remote.tcpto_blocked(table, ip, 1001, 0) == (False, True)        # one error: try
+    assert remote.tcpto_update(table, ip, True, True, 1100) is None         # within 120 s
+    index, record = remote.tcpto_update(table, ip, True, True, 1200)
+    assert record[4] == 2 and remote._when(record) == 1200
+    table = record + empty[16:]
+    assert remote.tcpto_blocked(table, ip, 1200 + 3839, 0) == (True, True)  # 60 << 6 seconds
+    assert remote.tcpto_blocked(table, ip, 1200 + 3840, 0) == (False, True)
+    assert remote.tcpto_blocked(table, ip, 1200 + 3840, 31) == (True, True)  # pid & 31 adds
+    assert remote.tcpto_update(table, ip, False, True, 5000) == (0, ip + bytes(4) + record[8:])
+
+
+def test_tcpto_replaces_the_oldest_when_full():
+    records = b"".join(bytes([1, 1, 1, i]) + b"\x01\0\0\0" + (5000 - i).to_bytes(4, "little")
+                       + bytes(4) for i in range(64))
+    index, record = remote.tcpto_update(records, bytes([9, 9, 9, 9]), True, False, 6000)
+    assert index == 63 and record[:5] == bytes([9, 9, 9, 9, 1])
+
+
+def test_tcpto_skips_a_timed_out_host(tmp_path, monkeypatch):
+    monkeypatch.setenv("QMAILHOME", str(tmp_path))
+    (tmp_path / "queue" / "lock").mkdir(parents=True)
+    table = tmp_path / "queue" / "lock" / "tcpto"
+    table.write_bytes(bytes(1024))
+    t = remote.Tcpto()
+    assert not t.blocked(b"10.0.0.1")
+    t.record(b"10.0.0.1", True)
+    table.write_bytes(table.read_bytes()[:4] + b"\x05" + table.read_bytes()[5:])
+    assert t.blocked(b"10.0.0.1")
+    t.record(b"10.0.0.1", False)
+    assert not t.blocked(b"10.0.0.1")
