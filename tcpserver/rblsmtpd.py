@@ -222,6 +222,14 @@ def converse(message: bytes, timeout: int) -> None:
             _write1(reply)
 
 
+def prepare() -> None:
+    """Warm-up for a server that runs main() in forked children (tcpserver's warm handler):
+    import what a lookup and an exec need once, so no connection pays for dnspython."""
+    from tcpserver import dns, environ, spawn  # noqa: F401
+    from tcpserver.die import djb_error  # noqa: F401
+    dns.preload()
+
+
 def main(argv=None) -> int:
     import signal
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)   # writes to a gone client end us, as in C

@@ -174,3 +174,27 @@ def test_tcpclient_connection_refused_and_exec_failure():
     with echo_server() as port:
         same(["-RHl0", "127.0.0.1", str(port), "/nonexistent/prog"], ports=[port])
         same(["-RHl0", "127.0.0.1", str(port), "nonexistent-prog-xyz"], ports=[port])
+
+
+@pytest.mark.parametrize("args, field, value", [
+    (["-T", "5+9"], "connect_timeout", (5, 9)),
+    (["-T", "5"], "connect_timeout", (5, 0)),          # scan_ulong of "" is 0
+    (["-T", "+9"], "connect_timeout", (0, 9)),
+    (["-T7x3"], "connect_timeout", (7, 0)),
+    (["-t", "x"], "info_timeout", 0),
+    (["-p", "70000"], "local_port", 70000 & 0xFFFF),
+    (["-i", "127.0.0.9junk"], "local_ip", "127.0.0.9"),    # ip4_scan ignores what follows
+    (["-vq"], "verbosity", 0), (["-qQ"], "verbosity", 1), (["-HhRr"], "remote_info", True),
+    (["-l", ""], "local_host", b""),
+])
+def test_tcpclient_option_values(args, field, value):
+    """Values the C never prints (parse_options is pure): compared with the C's source rules."""
+    from tcpserver.tcpclient import parse_options
+    o = parse_options([b"tcpclient"] + [a.encode() for a in args] + [b"h", b"1", b"p"])
+    assert getattr(o, field) == value
+
+
+def test_tcpclient_one_address_gets_both_timeouts():
+    from tcpserver.tcpclient import connect_timeouts
+    assert connect_timeouts(["127.0.0.1"], 2, 58) == (60, 0)
+    assert connect_timeouts(["127.0.0.1", "127.0.0.2"], 2, 58) == (2, 58)
