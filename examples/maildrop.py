@@ -167,7 +167,9 @@ class Maildrop:
             dead = [n for n in ALL if self.ctl.running(n) is None]
             if dead:
                 self.show_log()
-                raise DemoFailed(f"{' '.join(dead)} stopped right after starting; see the log")
+                raise DemoFailed(f"{' '.join(dead)} stopped right after starting; see the log above"
+                                 " (a port in use? MAILDROP_SMTP_PORT and MAILDROP_POP3_PORT"
+                                 " choose others)")
             time.sleep(0.05)
         if len(self.ports) < 2:
             raise DemoFailed("the servers did not report their ports within 30 s")
