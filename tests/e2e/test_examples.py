@@ -221,3 +221,25 @@ def test_daemontools_run_scripts_serve_with_their_log_on_fd_1(server_home, tmp_p
     assert re.search(r"^tcpserver: ok \d+ ", logs["qmail-pop3d"], re.M)
     assert re.search(r"^delivery 1: success: did 1\+0\+0/$", logs["qmail-send"], re.M), logs["qmail-send"]
     assert logs["qmail-send"].endswith("status: exiting\n")
+
+
+def test_systemd_units_run_what_the_boot_script_runs():
+    """No systemd here: check each unit's shape and that its shell commands parse, with
+    systemd's `$$` unescaped, and name the same programs as the tested boot script."""
+    init = (EXAMPLES / "qmail.init").read_text()
+    for name, program in (("qmail-send", "/var/qmail/rc"), ("qmail-smtpd", "qmail-smtpd"),
+                          ("qmail-pop3d", "qmail-pop3d")):
+        text = (EXAMPLES / "systemd" / f"{name}.service").read_text()
+        sections = re.findall(r"^\[(\w+)\]$", text, re.M)
+        assert sections == ["Unit", "Service", "Install"]
+        commands = re.findall(r"^Exec\w+=(.*)$", text, re.M)
+        start = re.search(r"^ExecStart=(.*)$", text, re.M).group(1)
+        assert program in start
+        for command in commands:
+            assert re.search(r"(?<!\$)\$(?![${M])", command) is None, command   # only $$ or $MAINPID
+            if command.startswith("/bin/sh -c '"):
+                script = command[len("/bin/sh -c '"):-1].replace("$$", "$")
+                assert subprocess.run(["sh", "-n", "-c", script]).returncode == 0, script
+        if name != "qmail-send":
+            assert "| splogger " + name.split("-")[1] in start
+            assert start.count("tcpserver ") == 1 and "tcpserver" in init
