@@ -261,13 +261,19 @@ QUEUE_EXITS = {
 QUEUE_CRASHED = b"Zqq crashed (#4.3.0)"
 
 
-def queue_result(exitcode: int | None, write_failed: bool) -> bytes:
+ERRTEXT_MAX = 255      # bytes of fd 6 kept
+
+
+def queue_result(exitcode: int | None, write_failed: bool, errtext: bytes = b"") -> bytes:
     """qmail_close(): b"" when queued, else a D (permanent) or Z (temporary) text.
-    exitcode None means qmail-queue was killed by a signal."""
+    exitcode None means qmail-queue was killed by a signal. Exit 82 with more than 2 bytes
+    on fd 6 gives the queue program's own text (notqmail, spec/qmail.md §2.10.6)."""
     if exitcode is None:
         return QUEUE_CRASHED
     if exitcode == 0:
         return QUEUE_EXITS[54] if write_failed else b""
+    if exitcode == 82 and len(errtext) > 2:
+        return errtext if errtext[:1] == b"D" else b"Z" + errtext[1:]
     if exitcode in QUEUE_EXITS:
         return QUEUE_EXITS[exitcode]
     if 11 <= exitcode <= 40:
@@ -288,12 +294,14 @@ def queue_program() -> str:
 
 
 class Queue:
-    """One run of qmail-queue: message bytes on its fd 0, then the envelope on its fd 1."""
+    """One run of qmail-queue: message bytes on its fd 0, then the envelope on its fd 1; an
+    error text may come back on its fd 6."""
 
     def __init__(self) -> None:
         self.write_failed = False
         mess_r, self._mess = os.pipe()
         env_r, self._env = os.pipe()
+        self._err, err_w = os.pipe()
         home = os.environ.get("QMAILHOME") or "/var/qmail"
         program = queue_program()
         here = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
@@ -306,7 +314,8 @@ class Queue:
                 self.pid = os.posix_spawn(
                     program, [program], os.environ,
                     file_actions=[(os.POSIX_SPAWN_DUP2, mess_r, 0),
-                                  (os.POSIX_SPAWN_DUP2, env_r, 1)],
+                                  (os.POSIX_SPAWN_DUP2, env_r, 1),
+                                  (os.POSIX_SPAWN_DUP2, err_w, 6)],
                     setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
                 self._spawn_failed = False
             except OSError:
@@ -317,6 +326,7 @@ class Queue:
             os.close(here)
             os.close(mess_r)
             os.close(env_r)
+            os.close(err_w)
         self._buf = bytearray()
 
     @property
@@ -353,12 +363,19 @@ class Queue:
         if not self.write_failed:
             self._flush(self._env)
         os.close(self._env)
+        errtext = bytearray()
+        try:
+            while chunk := os.read(self._err, 1024):
+                errtext += chunk[:ERRTEXT_MAX - len(errtext)]
+        except OSError:
+            pass
+        os.close(self._err)
         if self._spawn_failed:
             return queue_result(120, self.write_failed)
         _, status = os.waitpid(self.pid, 0)
         if os.WIFSIGNALED(status):
             return queue_result(None, self.write_failed)
-        return queue_result(os.WEXITSTATUS(status), self.write_failed)
+        return queue_result(os.WEXITSTATUS(status), self.write_failed, bytes(errtext))
 
 
 def run_child(argv: list[bytes]) -> int | None:

@@ -218,3 +218,16 @@ def test_forward_into_the_real_queue(tmp_path):
     assert mess.startswith(b"Received: (qmail %d invoked by uid %d); " % (qp, os.getuid()))
     assert mess.endswith(b"\nDelivered-To: joe@ex.org\n" + MESSAGE)
     assert b"\0Fs@x.org\0Telse@where.example\0" in (qmail / "queue" / "todo" / todo).read_bytes()
+
+
+def test_forward_with_the_queue_programs_own_error_text(home, tmp_path):
+    """notqmail: exit 82 and `D`/`Z` + text on fd 6 give the queue program's own reason."""
+    script = tmp_path / "refusing-queue"
+    script.write_text('#!/bin/sh\ncat >/dev/null\nprintf "Dsorry, spam (#5.7.1)" >&6\nexit 82\n')
+    script.chmod(0o755)
+    write(home / ".qmail", b"&one@x.org\n")
+    r = local(home, tmp_path, env={"QMAILQUEUE": str(script)})
+    assert (r.returncode, r.stderr) == (100, b"Unable to forward message: sorry, spam (#5.7.1).\n")
+    script.write_text('#!/bin/sh\ncat >/dev/null\nprintf "Xtry later" >&6\nexit 82\n')
+    r = local(home, tmp_path, env={"QMAILQUEUE": str(script)})
+    assert (r.returncode, r.stderr) == (111, b"Unable to forward message: try later.\n")
