@@ -112,13 +112,19 @@ def as_mapping(entries: Sequence[bytes]) -> dict[bytes, bytes] | None:
     return env
 
 
+_exec_environ: list[bytes] | None = None     # set in a warm-handler child (spawn.py)
+
+
 def inherited() -> list[bytes]:
-    """tcpserver's environment as it was exec'd, in order.
+    """This process's environment as it was exec'd, in order.
 
     Read from /proc/self/environ, so that what Python's start-up added (PEP 538 puts
     LC_CTYPE=C.UTF-8 into os.environ under the C locale) does not reach the program (§7).
-    Must run before setproctitle, which may reuse that memory.
+    Must run before setproctitle, which may reuse that memory. In a warm-handler child (a
+    program run by tcpserver without exec) it is the environment the exec would have given.
     """
+    if _exec_environ is not None:
+        return list(_exec_environ)
     try:
         with open("/proc/self/environ", "rb") as f:
             data = f.read()

@@ -72,7 +72,13 @@ class Server:
         self.lookups = o.remote_host or o.remote_info or o.local_host is None
         self.fast = (not self.lookups and len(o.banner) <= FAST_BANNER_MAX
                      and bool(self.argv[0]))
-        self.warm = spawning.warm_handler(self.argv[0], self.path)
+        self.warm = None
+        if self.argv[0]:
+            first = {}
+            for entry in environ:
+                name, _, value = entry.partition(b"=")
+                first.setdefault(name, value)
+            self.warm = spawning.warm_handler(self.argv[0], self.path, first)
         self._title_prefix = "tcpserver: %s:%d " % (local_ip, local_port)
         self._setproctitle = _title_setter()
         self._wake_r = self._wake_w = -1
@@ -85,6 +91,8 @@ class Server:
             import dns.rdtypes.ANY.PTR, dns.rdtypes.IN.A  # noqa: E401,F401  parsed per reply
         if self.o.rules is not None:
             candidate_keys(b"", None, None)
+        if self.warm is not None:
+            self.warm.freeze()     # after every import: children share these pages
 
     # ------------------------------------------------------------------ the accept loop
 
@@ -168,7 +176,7 @@ class Server:
                 self.fork_child(fd, ip, port, None)
                 return
             outcome = self.prepare(fd, ip, port)
-            if type(outcome) is Verdict and not outcome.deny:
+            if type(outcome) is Verdict and not outcome.deny and self.warm is None:
                 pid = self.start(fd, outcome)
                 if pid is None:
                     self.fork_child(fd, ip, port, outcome)
@@ -184,8 +192,6 @@ class Server:
         env = self.template.mapping(v.values) if not v.rule_env else as_mapping(self.entries(v))
         if env is None:
             return None
-        if self.warm is not None:
-            return self.warm.start(self, fd, env)
         try:
             return spawning.spawn(self.argv[0], self.argv, env, fd)
         except (OSError, ValueError):
@@ -294,7 +300,12 @@ class Server:
                 write2(drop_line(b"unable to set up descriptors: " + djb_error(e).encode()))
             return EXIT_DROP
         spawning.default_signals()
-        err = spawning.pathexec(self.argv, self.entries(outcome), self.path)
+        entries = self.entries(outcome)
+        if self.warm is not None and self.warm.usable(outcome.rule_env):
+            env = as_mapping(entries)
+            if env is not None:
+                self.warm.become(self.argv, entries, env)   # returns only if it cannot
+        err = spawning.pathexec(self.argv, entries, self.path)
         if self.log:
             write2(drop_line(b"unable to run %s: %s" % (self.argv[0], djb_error(err).encode())))
         return EXIT_DROP

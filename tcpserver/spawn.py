@@ -13,6 +13,7 @@ Two ways, one observable result:
 import errno
 import os
 import signal
+import sys
 
 DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD, signal.SIGTERM)
 _DUP2 = os.POSIX_SPAWN_DUP2
@@ -94,6 +95,237 @@ def _raw_execve(path: bytes, argv: list[bytes], envp: list[bytes]) -> OSError:
     return OSError(number, os.strerror(number))
 
 
-def warm_handler(program: bytes, path: bytes | None):
-    """The warm-handler path for PROGRAM, or None (exec it)."""
+# ---------------------------------------------------------------- the warm-handler path
+#
+# When PROGRAM resolves (through tcpserver's PATH, as the exec would) to one of our console
+# scripts (a pip wrapper `from qmail.smtpd import main` run by this same interpreter), the
+# server imports that module once, freezes the heap (gc.freeze) and, per connection, forks a
+# child that becomes the program without exec: fds 0/1 the socket, os.environ replaced by the
+# program's environment, sys.argv as the script would see it, the signal dispositions and
+# stdio objects of a fresh interpreter, then sys.exit(main()) with the interpreter's exit rules.
+# What the client and the log see is the same as with the exec; only the interpreter start-up
+# and the imports are saved. TCPSERVER_NO_WARM=1 in tcpserver's environment turns it off.
+# Not warm (exec as usual): a rule that sets PYTHON* or locale variables (they change how an
+# interpreter starts), a script that is not a plain wrapper, another interpreter.
+
+OUR_PACKAGES = ("qmail", "tcpserver", "rules")
+_WRAPPER_LINES = {b"import re", b"import sys", b"# -*- coding: utf-8 -*-",
+                  b"if __name__ == '__main__':", b'if __name__ == "__main__":',
+                  b"sys.argv[0] = sys.argv[0].removesuffix('.exe')",
+                  b"sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])",
+                  b"sys.argv[0] = re.sub(r'(-script\\.pyw?|\\.exe)?$', '', sys.argv[0])"}
+_INTERPRETER_VARIABLES = (b"PYTHON", b"LC_ALL", b"LC_CTYPE", b"LANG")
+
+
+def resolve(program: bytes, path: bytes | None) -> bytes | None:
+    """The file an exec of PROGRAM would run (djb's pathexec_run order), or None."""
+    if b"/" in program:
+        candidates = [program]
+    else:
+        candidates = [(entry or b".") + b"/" + program
+                      for entry in (b"/bin:/usr/bin" if path is None else path).split(b":")]
+    for candidate in candidates:
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
     return None
+
+
+def console_script(data: bytes) -> tuple[str, str] | None:
+    """(module, function) when DATA is a pip console-script wrapper of one of our modules."""
+    lines = [line.strip() for line in data.split(b"\n")[1:] if line.strip()]
+    imports = [line for line in lines if line.startswith(b"from ")]
+    if len(imports) != 1:
+        return None
+    words = imports[0].split()
+    if len(words) != 4 or words[2] != b"import" or not words[3].decode("latin-1").isidentifier():
+        return None
+    module, function = words[1].decode("ascii", "replace"), words[3].decode("ascii")
+    if module.split(".")[0] not in OUR_PACKAGES:
+        return None
+    call = b"sys.exit(%s())" % words[3]
+    if any(line not in _WRAPPER_LINES and line not in (imports[0], call) for line in lines):
+        return None
+    return (module, function) if call in lines else None
+
+
+def warm_handler(program: bytes, path: bytes | None, environ: dict[bytes, bytes]):
+    """A WarmHandler for PROGRAM when it is one of our console scripts, else None."""
+    if environ.get(b"TCPSERVER_NO_WARM", b"") not in (b"", b"0"):
+        return None
+    script = resolve(program, path)
+    if script is None:
+        return None
+    try:
+        with open(script, "rb") as f:
+            data = f.read(4096)
+    except OSError:
+        return None
+    if not data.startswith(b"#!"):
+        return None
+    interpreter = data[2:].split(b"\n", 1)[0].strip()
+    try:
+        same = (b" " not in interpreter and os.path.dirname(interpreter) ==
+                os.path.dirname(os.fsencode(sys.executable)) and
+                os.path.samefile(interpreter, sys.executable))
+    except OSError:
+        same = False
+    target = console_script(data)
+    if not same or target is None:
+        return None
+    try:
+        import importlib
+        module = importlib.import_module(target[0])
+        function = getattr(module, target[1])
+        prepare = getattr(module, "prepare", None)    # the module's own warm-up, if any
+        if callable(prepare):
+            prepare()
+    except Exception:
+        return None
+    return WarmHandler(script, interpreter, function)
+
+
+class WarmHandler:
+    def __init__(self, script: bytes, interpreter: bytes, main) -> None:
+        self.script = script
+        self.interpreter = interpreter
+        self.main = main
+        # PEP 538: did this interpreter coerce the C locale at start-up? The exec'd one would
+        # do the same with the same locale variables (rules that set them are never warm).
+        self.coerced_ctype = os.environb.get(b"LC_CTYPE") if _coerced() else None
+
+    def usable(self, rule_env) -> bool:
+        return not any(name.startswith(_INTERPRETER_VARIABLES) for name, _ in rule_env)
+
+    def freeze(self) -> None:
+        import gc
+        gc.collect()
+        gc.freeze()
+
+    def become(self, argv: list[bytes], entries: list[bytes], env: dict[bytes, bytes]) -> None:
+        """In the forked child, fds 0/1 already the socket, default signals: run the program
+        as the exec'd script would, then exit with its status. Returns only when setting up
+        failed before the program started (the caller then execs it).
+
+        ENTRIES is the environment the exec would pass (what environ.inherited() now returns),
+        ENV the same as a mapping (os.environ)."""
+        try:
+            from tcpserver import environ
+            environ._exec_environ = list(entries)
+            _python_signals()
+            os.environb.clear()
+            os.environb.update(env)
+            if self.coerced_ctype is not None:
+                os.environb[b"LC_CTYPE"] = self.coerced_ctype
+            sys.argv = [os.fsdecode(self.script)] + [os.fsdecode(a) for a in argv[1:]]
+            _title(self.interpreter, self.script, argv[1:])
+            _fresh_stdio(bool(env.get(b"PYTHONUNBUFFERED")))
+        except Exception:
+            environ._exec_environ = None
+            default_signals()
+            return                   # the caller execs the program instead
+        status = 1
+        try:
+            status = _run_like_interpreter(self.main)
+        finally:
+            os._exit(status)
+
+
+def _coerced() -> bool:
+    """Whether this interpreter set LC_CTYPE itself (PEP 538): its value differs from the one
+    in the environment it was exec'd with."""
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            original = [e for e in f.read().split(b"\0") if e.startswith(b"LC_CTYPE=")]
+    except OSError:
+        return False
+    now = os.environb.get(b"LC_CTYPE")
+    return now is not None and (not original or original[0] != b"LC_CTYPE=" + now)
+
+
+def _python_signals() -> None:
+    """The dispositions a freshly exec'd interpreter has: SIGPIPE and SIGXFSZ ignored, SIGINT
+    raising KeyboardInterrupt when it was at its default."""
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    if signal.getsignal(signal.SIGINT) == signal.SIG_DFL:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _title(interpreter: bytes, script: bytes, args: list[bytes]) -> None:
+    try:
+        from setproctitle import setproctitle
+    except ImportError:
+        return
+    setproctitle(os.fsdecode(b" ".join([interpreter, script, *args])))
+
+
+def _fresh_stdio(unbuffered: bool) -> None:
+    """sys.stdin/stdout/stderr as a new interpreter makes them for fds 0/1 (a socket) and 2."""
+    import io
+    old = sys.__stdout__ or sys.__stderr__
+    encoding = getattr(old, "encoding", None) or "utf-8"
+    errors = getattr(old, "errors", None) or "strict"
+
+    def stream(fd: int, mode: str, line_buffering: bool, errors: str):
+        raw = io.FileIO(fd, mode + "b", closefd=False)
+        if mode == "r":
+            buffered = io.BufferedReader(raw)
+        elif unbuffered:
+            buffered = raw
+        else:
+            buffered = io.BufferedWriter(raw)
+        text = io.TextIOWrapper(buffered, encoding=encoding, errors=errors, newline=None
+                                if mode == "r" else "\n", line_buffering=line_buffering,
+                                write_through=unbuffered)
+        text.mode = mode
+        return text
+
+    sys.stdin = sys.__stdin__ = stream(0, "r", False, errors)
+    sys.stdout = sys.__stdout__ = stream(1, "w", False, errors)
+    sys.stderr = sys.__stderr__ = stream(2, "w", True, "backslashreplace")
+
+
+def _run_like_interpreter(main) -> int:
+    """sys.exit(main()) with the interpreter's rules: the SystemExit code (None 0, an int
+    masked by the kernel, anything else printed to stderr and 1), a traceback and 1 for an
+    uncaught exception, then non-daemon threads joined, atexit, stdout flushed (120 if that
+    fails)."""
+    try:
+        try:
+            code = main()
+        except SystemExit as e:
+            code = e.code
+        if code is None:
+            status = 0
+        elif isinstance(code, int):
+            status = code & 0xFF
+        else:
+            try:
+                print(code, file=sys.stderr)
+            except Exception:
+                pass
+            status = 1
+    except BaseException:
+        try:
+            sys.excepthook(*sys.exc_info())
+        except Exception:
+            pass
+        status = 1
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        try:
+            threading._shutdown()
+        except Exception:
+            pass
+    import atexit
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+    except Exception:
+        if status == 0:
+            status = 120
+    try:
+        sys.stderr.flush()
+    except Exception:
+        pass
+    return status
