@@ -56,7 +56,10 @@ def home():
         (home / "users" / "vpasswd").write_text(f"demo:{{PLAIN}}secret:{uid}:{gid}:{mailbox}\n")
         subprocess.run([support.ours("qmail-newvpw")], env=dict(os.environ, QMAILHOME=str(home)),
                        check=True)
-        yield home
+        try:
+            yield home
+        finally:                        # a failed test must not leave its daemons running
+            qmailctl(home, "stop", "send", "smtpd", "pop3d")
 
 
 def port_of(home: Path, name: str) -> int:

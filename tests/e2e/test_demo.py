@@ -25,7 +25,9 @@ def drop_home():
     base.chmod(0o755)                    # the demo user (not root) must reach it
     try:
         yield base / "qmail"
-    finally:
+    finally:                            # a failed test must not leave its daemons running
+        subprocess.run([support.ours("qmailctl"), "stop", "send", "smtpd", "pop3d"],
+                       env=dict(os.environ, QMAILHOME=str(base / "qmail")), capture_output=True)
         subprocess.run(["rm", "-rf", str(base)])
 
 
@@ -114,9 +116,13 @@ def test_run_serves_its_printed_commands_and_stops_on_ctrl_c(drop_home, tmp_path
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=120)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:         # Ctrl-C first: maildrop stops what it started
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
     text = "".join(out) + rest
     assert proc.returncode == 0, text
     assert "Interrupted" in text and "stopped: nothing left running" in text
