@@ -57,14 +57,6 @@ ACCEPTED = (b"K", b" accepted message")
 DNS_OK, DNS_SOFT, DNS_HARD = 0, -1, -2
 
 
-class Done(Exception):
-    """The message report has been decided; stdout gets REPORT (already NUL-terminated)."""
-
-    def __init__(self, report: bytes) -> None:
-        super().__init__(report)
-        self.report = report
-
-
 # ---------------------------------------------------------------- pure parts
 
 def outsafe(text: bytes) -> bytes:
@@ -437,102 +429,201 @@ def ipme() -> set[bytes]:
     return me
 
 
-# ---------------------------------------------------------------- the SMTP session
+# ---------------------------------------------------------------- the SMTP dialogue (sans I/O)
+# States: GREETING -> HELO -> MAIL -> RCPT (one reply per recipient) -> DATA -> MESSAGE (the
+# driver streams the message, then calls message_sent) -> DOT -> DONE. Every end is a
+# Finish(report); ends after a reply first Send QUIT, as quit() does.
 
-class Session:
-    def __init__(self, sock, ip: bytes, timeout: int) -> None:
-        self.sock, self.ip, self.timeout = sock, ip, timeout
+GREETING, HELO, MAIL, RCPT, DATA, MESSAGE, DOT, DONE = range(8)
+
+
+class Send:
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Send) and other.data == self.data
+
+    def __repr__(self) -> str:
+        return f"Send({self.data!r})"
+
+
+class SendMessage:
+    """Stream the message now (Blaster), then call message_sent()."""
+    __slots__ = ()
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, SendMessage)
+
+    def __repr__(self) -> str:
+        return "SendMessage()"
+
+
+class Finish:
+    """The whole report for stdout; the session is over."""
+    __slots__ = ("report",)
+
+    def __init__(self, report: bytes) -> None:
+        self.report = report
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Finish) and other.report == self.report
+
+    def __repr__(self) -> str:
+        return f"Finish({self.report!r})"
+
+
+class SmtpClient:
+    """qmail-remote's smtp(): replies in, commands and the report out. Plain classes, no
+    dataclasses: qmail-remote starts once per delivery."""
+
+    def __init__(self, ip: bytes, helohost: bytes, sender: bytes, recipients: list[bytes]) -> None:
+        self.ip, self.helohost, self.sender = ip, helohost, sender
+        self.recipients = recipients
         self.reader = ReplyReader()
+        self.state = GREETING
         self.critical = False
-        self.text = b""
+        self.bother = False
+        self.index = 0
         self.report = bytearray()
+        self._effects: list = []
 
-    def dropped(self) -> Done:
-        return Done(bytes(self.report) + dropped_report(self.ip, self.critical))
+    def effects(self) -> list:
+        out, self._effects = self._effects, []
+        return out
 
-    def send(self, data: bytes) -> None:
-        try:
-            self.sock.sendall(data)
-        except OSError:
-            raise self.dropped() from None
-
-    def code(self) -> int:
-        while True:
+    def receive_data(self, data: bytes) -> None:
+        self.reader.feed(data)
+        while self.state not in (DONE, MESSAGE):     # replies after DATA wait for the message
             reply = self.reader.reply()
-            if reply is not None:
-                code, self.text = reply
-                return code
-            try:
-                data = self.sock.recv(4096)
-            except OSError:
-                data = b""
-            if not data:
-                raise self.dropped()
-            self.reader.feed(data)
+            if reply is None:
+                return
+            self._reply(*reply)
 
-    def quit(self, step: tuple[bytes, bytes]) -> Done:
-        try:
-            self.sock.sendall(b"QUIT\r\n")
-        except OSError:
-            raise self.dropped() from None
-        return Done(bytes(self.report) + quit_report(step, self.ip, self.text))
+    def connection_lost(self) -> None:
+        """EOF, a read/write error or a timeout on the connection: replaces whatever was still
+        to be done (a failed QUIT write too reports the dropped connection, as in the C)."""
+        self.state = DONE
+        self._effects = [Finish(bytes(self.report) + dropped_report(self.ip, self.critical))]
 
-    def run(self, helohost: bytes, sender: bytes, recipients: list[bytes], fd: int = 0) -> None:
-        if self.code() != 220:
-            raise self.quit(GREETING_FAILED)
-        self.send(b"HELO " + helohost + b"\r\n")
-        if self.code() != 250:
-            raise self.quit(HELO_REJECTED)
-        self.send(b"MAIL FROM:<" + sender + b">\r\n")
-        code = self.code()
-        if code >= 500:
-            raise self.quit(SENDER_REJECTED_PERM)
-        if code >= 400:
-            raise self.quit(SENDER_REJECTED_TEMP)
-        bother = False
-        for recipient in recipients:
-            self.send(b"RCPT TO:<" + recipient + b">\r\n")
-            code = self.code()
-            self.report += recipient_report(code, self.ip, self.text)
-            if code >= 400:
-                self.text = b""                 # outsmtptext() consumed it
-            else:
-                bother = True
-        if not bother:
-            raise self.quit(GIVING_UP)
-        self.send(b"DATA\r\n")
-        code = self.code()
-        if code >= 500:
-            raise self.quit(DATA_FAILED_PERM)
-        if code >= 400:
-            raise self.quit(DATA_FAILED_TEMP)
-        self.blast(fd)
-        code = self.code()
-        self.critical = False
-        if code >= 500:
-            raise self.quit(AFTER_DATA_PERM)
-        if code >= 400:
-            raise self.quit(AFTER_DATA_TEMP)
-        raise self.quit(ACCEPTED)
-
-    def blast(self, fd: int) -> None:
-        blaster = Blaster()
-        while True:
-            try:
-                data = os.read(fd, 65536)
-            except OSError:
-                raise Done(bytes(self.report) + TEMP_READ + b"\0") from None
-            if not data:
-                break
-            out = blaster.feed(data)
-            if out:
-                self.send(out)
-        try:
-            end = blaster.finish()
-        except PartialLine:
-            raise Done(bytes(self.report) + PERM_PARTIALLINE + b"\0") from None
+    def message_sent(self) -> None:
         self.critical = True
-        self.send(end)
+        self.state = DOT
+        self.receive_data(b"")
+
+    def partial_line(self) -> None:
+        self._finish(PERM_PARTIALLINE + b"\0")
+
+    def read_error(self) -> None:
+        self._finish(TEMP_READ + b"\0")
+
+    def _finish(self, text: bytes) -> None:
+        self.state = DONE
+        self._effects.append(Finish(bytes(self.report) + text))
+
+    def _quit(self, step: tuple[bytes, bytes], text: bytes) -> None:
+        self._effects.append(Send(b"QUIT\r\n"))
+        self._finish(quit_report(step, self.ip, text))
+
+    def _send(self, data: bytes, state: int) -> None:
+        self._effects.append(Send(data))
+        self.state = state
+
+    def _reply(self, code: int, text: bytes) -> None:
+        state = self.state
+        if state == GREETING:
+            if code != 220:
+                return self._quit(GREETING_FAILED, text)
+            self._send(b"HELO " + self.helohost + b"\r\n", HELO)
+        elif state == HELO:
+            if code != 250:
+                return self._quit(HELO_REJECTED, text)
+            self._send(b"MAIL FROM:<" + self.sender + b">\r\n", MAIL)
+        elif state == MAIL:
+            if code >= 500:
+                return self._quit(SENDER_REJECTED_PERM, text)
+            if code >= 400:
+                return self._quit(SENDER_REJECTED_TEMP, text)
+            self._next_rcpt()
+        elif state == RCPT:
+            self.report += recipient_report(code, self.ip, text)
+            if code < 400:
+                self.bother = True
+            self.index += 1
+            self._next_rcpt()
+        elif state == DATA:
+            if code >= 500:
+                return self._quit(DATA_FAILED_PERM, text)
+            if code >= 400:
+                return self._quit(DATA_FAILED_TEMP, text)
+            self.state = MESSAGE
+            self._effects.append(SendMessage())
+        elif state == DOT:
+            self.critical = False
+            if code >= 500:
+                return self._quit(AFTER_DATA_PERM, text)
+            if code >= 400:
+                return self._quit(AFTER_DATA_TEMP, text)
+            self._quit(ACCEPTED, text)
+
+    def _next_rcpt(self) -> None:
+        if self.index < len(self.recipients):
+            self._send(b"RCPT TO:<" + self.recipients[self.index] + b">\r\n", RCPT)
+        elif not self.bother:
+            self._quit(GIVING_UP, b"")        # the refusals' texts went into their reports
+        else:
+            self._send(b"DATA\r\n", DATA)
+
+
+def converse(client: SmtpClient, sock, fd: int = 0) -> bytes:
+    """The driver: the core's effects on the socket until it finishes; the report."""
+    while True:
+        for effect in client.effects():
+            if isinstance(effect, Finish):
+                return effect.report
+            try:
+                if isinstance(effect, Send):
+                    sock.sendall(effect.data)
+                else:
+                    stream_message(client, sock, fd)
+            except OSError:
+                client.connection_lost()
+                break                          # the rest of this batch is void
+        if client.state == DONE:
+            continue
+        try:
+            data = sock.recv(4096)
+        except OSError:
+            data = b""
+        if data:
+            client.receive_data(data)
+        else:
+            client.connection_lost()
+
+
+def stream_message(client: SmtpClient, sock, fd: int) -> None:
+    """blast(): the message from fd as DATA; socket errors propagate to converse()."""
+    blaster = Blaster()
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            client.read_error()
+            return
+        if not data:
+            break
+        out = blaster.feed(data)
+        if out:
+            sock.sendall(out)
+    try:
+        end = blaster.finish()
+    except PartialLine:
+        client.partial_line()
+        return
+    client.message_sent()
+    sock.sendall(end)
 
 
 def connect(ip: bytes, port: int, timeout: int, tcpto: Tcpto):
@@ -603,9 +694,7 @@ def deliver(args: list[bytes]) -> bytes:
             continue
         sock.settimeout(timeout)
         try:
-            Session(sock, ip, timeout).run(helohost, sender, recipients)
-        except Done as done:
-            return done.report
+            return converse(SmtpClient(ip, helohost, sender, recipients), sock)
         finally:
             sock.close()
     return TEMP_NOCONN + b"\0"

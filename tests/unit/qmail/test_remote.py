@@ -192,3 +192,88 @@ def test_tcpto_skips_a_timed_out_host(tmp_path, monkeypatch):
     assert t.blocked(b"10.0.0.1")
     t.record(b"10.0.0.1", False)
     assert not t.blocked(b"10.0.0.1")
+
+
+# ---------------------------------------------------------------- SmtpClient transcripts
+
+from qmail.remote import Finish, Send, SendMessage, SmtpClient  # noqa: E402
+
+IP = b"192.0.2.7"
+
+
+def converse(server: bytes, recipients=(b"a@x", b"b@y"), bytewise=False, message_ok=True):
+    """Feed the server's bytes (whole or one at a time); the client's bytes and its report."""
+    client = SmtpClient(IP, b"helo.example", b"s@z", list(recipients))
+    sent = bytearray()
+    report = None
+    pieces = [server[i:i + 1] for i in range(len(server))] if bytewise else [server]
+    for piece in pieces + [None]:
+        if piece is None:
+            client.connection_lost()
+        else:
+            client.receive_data(piece)
+        while effects := client.effects():
+            for effect in effects:
+                if isinstance(effect, Send):
+                    sent += effect.data
+                elif isinstance(effect, SendMessage):
+                    sent += b"<message>"
+                    if message_ok:
+                        sent += b".\r\n"
+                        client.message_sent()
+                    else:
+                        client.partial_line()
+                else:
+                    report = effect.report
+        if report is not None:
+            return bytes(sent), report
+    raise AssertionError("no report")
+
+
+TRANSCRIPTS = [
+    ("accepted",
+     b"220 hi\r\n250 hello\r\n250 ok\r\n250 ok\r\n550 no\r\n354 go\r\n250 queued\r\n",
+     b"HELO helo.example\r\nMAIL FROM:<s@z>\r\nRCPT TO:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"
+     b"<message>.\r\nQUIT\r\n",
+     b"r\0h192.0.2.7 does not like recipient.\nRemote host said: 550 no\n\0"
+     b"K192.0.2.7 accepted message.\nRemote host said: 250 queued\n\0"),
+    ("greeting",
+     b"421-busy\r\n421 later\r\n", b"QUIT\r\n",
+     b"ZConnected to 192.0.2.7 but greeting failed.\nRemote host said: 421-busy\n421 later\n\0"),
+    ("all refused",
+     b"220 hi\r\n250 hello\r\n250 ok\r\n450 full\r\n550 no\r\n",
+     b"HELO helo.example\r\nMAIL FROM:<s@z>\r\nRCPT TO:<a@x>\r\nRCPT TO:<b@y>\r\nQUIT\r\n",
+     b"s192.0.2.7 does not like recipient.\nRemote host said: 450 full\n\0"
+     b"h192.0.2.7 does not like recipient.\nRemote host said: 550 no\n\0"
+     b"DGiving up on 192.0.2.7.\n\0"),
+    ("dies after the dot",
+     b"220 hi\r\n250 hello\r\n250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n",
+     b"HELO helo.example\r\nMAIL FROM:<s@z>\r\nRCPT TO:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"
+     b"<message>.\r\n",
+     b"r\0r\0ZConnected to 192.0.2.7 but connection died. Possible duplicate! (#4.4.2)\n\0"),
+    ("dies before",
+     b"220 hi\r\n250 hel", b"HELO helo.example\r\n",
+     b"ZConnected to 192.0.2.7 but connection died. (#4.4.2)\n\0"),
+]
+
+
+@pytest.mark.parametrize("name, server, client_bytes, report", TRANSCRIPTS)
+@pytest.mark.parametrize("bytewise", [False, True])
+def test_smtp_client_transcripts(name, server, client_bytes, report, bytewise):
+    assert converse(server, bytewise=bytewise) == (client_bytes, report)
+
+
+def test_smtp_client_partial_line():
+    sent, report = converse(b"220 hi\r\n250 hello\r\n250 ok\r\n250 ok\r\n354 go\r\n",
+                            recipients=[b"a@x"], message_ok=False)
+    assert report == b"r\0DSMTP cannot transfer messages with partial final lines. (#5.6.2)\n\0"
+    assert not sent.endswith(b"QUIT\r\n")
+
+
+def test_smtp_client_quit_write_failure_reports_the_dropped_connection():
+    client = SmtpClient(IP, b"h", b"s@z", [b"a@x"])
+    client.receive_data(b"554 no\r\n")
+    assert client.effects()[0] == Send(b"QUIT\r\n")       # the driver's write fails here
+    client.connection_lost()
+    assert client.effects() == [Finish(
+        b"ZConnected to 192.0.2.7 but connection died. (#4.4.2)\n\0")]
