@@ -2,11 +2,71 @@
 
 spec/ucspi-tcp.md §5.4. realname is found through PATH (djb's pathexec_run). Exit: the
 program's status (exec); 100 usage; 111 when realname cannot be run.
+
+Also home of the light exec helpers the per-connection programs share (rblsmtpd, recordio,
+fixcrio, tcpclient): pathexec_run() and default_signals() import nothing heavy (`_signal`
+rather than `signal`, whose enums cost about 6 ms per start).
 """
 import os
 import sys
 
 USAGE = b"argv0: usage: argv0 realname program [ arg ... ]\n"
+
+
+def default_signals() -> None:
+    """SIGPIPE and SIGXFSZ back to default before exec (Python ignores both, and ignored
+    dispositions survive exec; the C programs pass on the defaults)."""
+    import _signal
+    for sig in (_signal.SIGPIPE, _signal.SIGXFSZ):
+        _signal.signal(sig, _signal.SIG_DFL)
+
+
+def execve(path: bytes, argv: list[bytes], envp: list[bytes]) -> OSError:
+    """execve(2) with the environment as entries; returns the error if it failed."""
+    env = {}
+    for entry in envp:
+        name, equals, value = entry.partition(b"=")
+        if not equals or not name or name in env:
+            env = None      # an entry os.execve cannot express: pass the raw array
+            break
+        env[name] = value
+    if env is not None and argv and argv[0]:
+        try:
+            os.execve(path, argv, env)
+        except OSError as e:
+            return e
+        except ValueError:
+            pass
+    from tcpserver.spawn import _raw_execve
+    return _raw_execve(path, argv, envp)
+
+
+def pathexec_run(file: bytes, argv: list[bytes], envp: list[bytes]) -> OSError:
+    """djb's pathexec_run: FILE along $PATH (default /bin:/usr/bin, empty entry = `.`),
+    past ENOENT, EACCES, EPERM and EISDIR; the error to report when nothing ran."""
+    if b"/" in file:
+        return execve(file, argv, envp)
+    path = os.environb.get(b"PATH")
+    if path is None:
+        path = b"/bin:/usr/bin"
+    import errno
+    saved = err = None
+    for entry in path.split(b":"):
+        err = execve((entry or b".") + b"/" + file, argv, envp)
+        if err.errno != errno.ENOENT:
+            saved = err
+            if err.errno not in (errno.EACCES, errno.EPERM, errno.EISDIR):
+                return err
+    return saved or err
+
+
+def run_program(argv: list[bytes], envp: list[bytes] | None = None) -> OSError:
+    """Default signals, then pathexec_run(argv[0], argv, envp or the exec'd environment)."""
+    if envp is None:
+        from tcpserver.environ import inherited
+        envp = inherited()
+    default_signals()
+    return pathexec_run(argv[0], argv, envp)
 
 
 def main(argv=None) -> int:
@@ -15,34 +75,12 @@ def main(argv=None) -> int:
     if len(argv) < 3:
         os.write(2, USAGE)
         return 100
-    from tcpserver import environ as environment
-    from tcpserver import spawn
-    from tcpserver.die import djb_error
-    spawn.default_signals()
-    path = os.environb.get(b"PATH")
-    realname = argv[1]
-    if b"/" not in realname:
-        # pathexec_run searches for realname but runs it with argv = argv[2:]
-        err = _search_exec(realname, list(argv[2:]), environment.inherited(), path)
-    else:
-        err = spawn._execve(realname, list(argv[2:]), environment.inherited())
-    os.write(2, b"argv0: fatal: unable to run %s: %s\n" % (realname, djb_error(err).encode()))
+    from tcpserver.environ import inherited
+    from rules.errors import djb_error
+    default_signals()
+    err = pathexec_run(argv[1], list(argv[2:]), inherited())
+    os.write(2, b"argv0: fatal: unable to run %s: %s\n" % (argv[1], djb_error(err).encode()))
     return 111
-
-
-def _search_exec(file: bytes, args: list[bytes], envp: list[bytes], path: bytes | None):
-    import errno
-    from tcpserver import spawn
-    if path is None:
-        path = b"/bin:/usr/bin"
-    saved = err = None
-    for entry in path.split(b":"):
-        err = spawn._execve((entry or b".") + b"/" + file, args, envp)
-        if err.errno != errno.ENOENT:
-            saved = err
-            if err.errno not in (errno.EACCES, errno.EPERM, errno.EISDIR):
-                return err
-    return saved or err
 
 
 if __name__ == "__main__":

@@ -95,13 +95,13 @@ def run_between(name: bytes, argv: list[bytes], left, right) -> int:
         piin = os.pipe()
         piout = os.pipe()
     except OSError as e:
-        from tcpserver.die import djb_error
+        from rules.errors import djb_error
         _write2(fatal + b"unable to create pipe: %s\n" % djb_error(e).encode())
         return 111
     try:
         child = os.fork()
     except OSError as e:
-        from tcpserver.die import djb_error
+        from rules.errors import djb_error
         _write2(fatal + b"unable to fork: %s\n" % djb_error(e).encode())
         return 111
     if child == 0:
@@ -119,11 +119,9 @@ def run_between(name: bytes, argv: list[bytes], left, right) -> int:
     os.close(piin[0])
     os.dup2(piout[1], 1)
     os.close(piout[1])
-    from tcpserver import environ as environment
-    from tcpserver import spawn
-    from tcpserver.die import djb_error
-    spawn.default_signals()
-    err = spawn.pathexec(argv, environment.inherited(), os.environb.get(b"PATH"))
+    from rules.errors import djb_error
+    from tcpserver.argv0 import run_program
+    err = run_program(argv)
     _write2(fatal + b"unable to run %s: %s\n" % (argv[0], djb_error(err).encode()))
     return 111
 

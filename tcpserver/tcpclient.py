@@ -181,7 +181,8 @@ def _host(lookup, ip: str) -> bytes | None:
 def run(o: ClientOptions, warn) -> int:
     from tcpserver import dns
     from tcpserver import environ as environment
-    from tcpserver import ident, spawn
+    from tcpserver import ident
+    from tcpserver.argv0 import run_program
 
     port = port_number(o.port)
     try:
@@ -231,8 +232,7 @@ def run(o: ClientOptions, warn) -> int:
         os.dup2(6, 7)
     except OSError as e:
         raise Failure(FATAL + b"unable to set up descriptor 7: " + djb_error(e).encode()) from None
-    spawn.default_signals()
-    err = spawn.pathexec(list(o.program), envp, os.environb.get(b"PATH"))
+    err = run_program(list(o.program), envp)
     raise Failure(FATAL + b"unable to run %s: %s" % (o.program[0], djb_error(err).encode()))
 
 

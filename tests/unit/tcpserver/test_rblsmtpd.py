@@ -136,5 +136,17 @@ def test_rblsmtpd_start_up_stays_light():
              " print(*set(sys.modules) - seen)")
     out = subprocess.check_output([sys.executable, "-c", probe], text=True).split()
     heavy = {"email", "smtplib", "asyncio", "logging", "dns", "dataclasses", "socket",
-             "subprocess", "tcpserver.dns"}
+             "subprocess", "tcpserver.dns", "signal", "enum"}
     assert not heavy & set(out)
+
+
+def test_rblsmtpd_blocked_path_stays_light():
+    probe = ("import os, sys; seen = set(sys.modules); from tcpserver.rblsmtpd import main;"
+             " os.environ['RBLSMTPD'] = 'x'; main([b'rblsmtpd', b'-t0', b'true']);"
+             " print(*set(sys.modules) - seen)")
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True,
+                       stdin=subprocess.DEVNULL)
+    reply, _, modules = r.stdout.partition(b"\r\n")
+    assert reply == b"451 x"
+    assert not {b"signal", b"enum", b"socket", b"dns", b"dataclasses", b"email"} & set(
+        modules.split())
