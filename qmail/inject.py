@@ -43,6 +43,7 @@ INVALID_FIELD = b"qmail-inject: fatal: invalid header field: "
 PARSE_ADDRESS = b"qmail-inject: fatal: unable to parse address: "
 NO_QUEUE = b"qmail-inject: fatal: unable to run qmail-queue\n"
 READ_ERROR = b"qmail-inject: fatal: read error\n"
+NO_HOME = b"qmail-inject: fatal: internal bug\n"          # die_chdir(): no qmail home
 NOT_SHOWN = b"Cc: recipient list not shown: ;\n"
 
 _MONTHS = (b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct",
@@ -388,6 +389,8 @@ def inject(injector: Injector, message: bytes, strategy: int, queue: bool, args:
 def controls() -> dict[str, bytes]:
     from qmail import control
 
+    if not os.path.isdir(control.qmail_home()):
+        raise Fatal(111, NO_HOME)
     values = {}
     for name, variable in (("defaultdomain", "QMAILDEFAULTDOMAIN"),
                            ("defaulthost", "QMAILDEFAULTHOST"),

@@ -93,3 +93,8 @@ def test_into_the_real_queue(tmp_path):
     assert mess.endswith(b"To: Bob <bob@mx.example.org>\nSubject: hello\n\nbody\n")
     envelope = (home / "queue" / "todo" / todo).read_bytes()
     assert b"\0Fjoe@mx.example.org\0Tsomeone@example.net\0" in envelope
+
+
+def test_missing_qmail_home(tmp_path):
+    r = inject(["-n"], clean_env(tmp_path / "nowhere"))
+    assert (r.returncode, r.stdout, r.stderr) == (111, b"", b"qmail-inject: fatal: internal bug\n")
