@@ -332,3 +332,23 @@ def test_timeoutremote(controls, qmail_home):
             b"ZConnected to 127.0.0.1 but connection died. (#4.4.2)\n\0")
     finally:
         server.close()
+
+
+def test_into_our_qmail_smtpd(controls, qmail_home, tmp_path, tcpserver_factory):
+    """qmail-remote -> our tcpserver + qmail-smtpd -> a capture queue program: the stored
+    message is the original one (LF line ends, leading dots restored), after a Received line."""
+    out = tmp_path / "queued"
+    out.mkdir()
+    script = tmp_path / "capture-queue"
+    script.write_text(f"#!/bin/sh\ncat > {out}/mess\ncat <&1 > {out}/env\n")
+    script.chmod(0o755)
+    env = dict(os.environ, QMAILHOME=str(qmail_home), QMAILQUEUE=str(script))
+    message = b"Subject: hi\n\n.dot\n..two\nbare\rcr\n"
+    with tcpserver_factory([], [ours("qmail-smtpd")], env=env) as server:
+        controls(server.port)
+        report = remote(["example.test", "s@x.org", "joe@example.test"], message=message)
+    assert report.startswith(b"r\0K127.0.0.1 accepted message.\nRemote host said: 250 ok ")
+    mess = (out / "mess").read_bytes()
+    assert mess.startswith(b"Received: from ") and b"(HELO helo.example)" in mess
+    assert mess.endswith(b"\nSubject: hi\n\n.dot\n..two\nbare\ncr\n")
+    assert (out / "env").read_bytes() == b"Fs@x.org\0Tjoe@example.test\0\0"
