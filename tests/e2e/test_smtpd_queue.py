@@ -1,0 +1,76 @@
+"""qmail-smtpd through the real qmail-queue (qmail/queue.py) on a scratch $QMAILHOME laid out by
+qmail-install: what the client sent is in the queue byte for byte, whichever way the queue
+program is started (spec/qmail.md §2.10.6, §3)."""
+import os
+import re
+import smtplib
+
+import pytest
+
+import support
+from queue_support import RECEIVED, SPLIT, scratch_home, visible_messages
+
+OPTIONS = ["-H", "-R", "-l", "mx.local"]
+SMTPD_RECEIVED = re.compile(rb"Received: from unknown \(HELO client\.test\) \(127\.0\.0\.1\)\n"
+                            rb"  by mx\.local with SMTP; \d{1,2} [A-Z][a-z]{2} \d{4} "
+                            rb"\d\d:\d\d:\d\d -0000\n")
+
+
+@pytest.fixture
+def home():
+    with scratch_home() as h:
+        (h / "control" / "rcpthosts").write_bytes(b"example.org\n")
+        yield h
+
+
+def send(home, tmp_path, env=None) -> int:
+    """One message through tcpserver + qmail-smtpd; the qp of its 250 reply."""
+    environ = {"PATH": os.environ["PATH"], "QMAILHOME": str(home), **(env or {})}
+    with support.run_tcpserver(OPTIONS, [support.ours("qmail-smtpd")], env=environ,
+                               log=tmp_path / "tcpserver.log") as server:
+        with smtplib.SMTP("127.0.0.1", server.port, local_hostname="client.test",
+                          timeout=30) as client:
+            client.ehlo()
+            client.mail("joe@x.org")
+            client.rcpt("a@example.org")
+            client.rcpt("b@example.org")
+            code, reply = client.data(b"Subject: q\r\n\r\n..dot\r\nend\r\n")
+    assert code == 250
+    return int(re.fullmatch(rb"ok \d+ qp (\d+)", reply).group(1))
+
+
+@pytest.mark.parametrize("way", ["forked", "bin/qmail-queue", "QMAILQUEUE"])
+def test_queued_byte_for_byte(home, tmp_path, way):
+    env = {}
+    if way == "bin/qmail-queue":               # not our script by realpath: it is exec'd
+        link = home / "bin" / "qmail-queue"
+        link.unlink()
+        link.write_text(f"#!/bin/sh\nexec {support.ours('qmail-queue')}\n")
+        link.chmod(0o755)
+    elif way == "QMAILQUEUE":
+        env["QMAILQUEUE"] = support.ours("qmail-queue")
+    qp = send(home, tmp_path, env)
+    [(n, (mess, todo))] = visible_messages(home).items()
+    head = RECEIVED.match(mess)
+    assert head and int(head.group(1)) == qp             # qp = the queue program's pid
+    assert head.group(2) == b"by uid %d" % os.getuid()
+    smtpd = SMTPD_RECEIVED.match(mess, head.end())
+    assert smtpd, mess
+    assert mess[smtpd.end():] == b"Subject: q\n\n..dot\nend\n"      # smtplib stuffs the dots
+    assert todo == b"u%d\0p%d\0Fjoe@x.org\0Ta@example.org\0Tb@example.org\0" % (
+        os.getuid(), int(head.group(1)))
+    assert (home / "queue" / "mess" / str(n % SPLIT) / str(n)).exists()
+    assert os.listdir(home / "queue" / "pid") == []
+
+
+def test_queue_refusal_reaches_the_client(home, tmp_path):
+    """qmail-queue's own exit codes come back as §2.10.6's replies (here: no queue/ -> 62)."""
+    (home / "queue").rename(home / "queue.away")
+    environ = {"PATH": os.environ["PATH"], "QMAILHOME": str(home)}
+    with support.run_tcpserver(OPTIONS, [support.ours("qmail-smtpd")], env=environ,
+                               log=tmp_path / "tcpserver.log") as server:
+        with smtplib.SMTP("127.0.0.1", server.port, timeout=30) as client:
+            with pytest.raises(smtplib.SMTPDataError) as e:
+                client.sendmail("a@b", ["c@example.org"], b"x\r\n")
+    assert (e.value.smtp_code, e.value.smtp_error) == (
+        451, b"qq trouble creating files in queue (#4.3.0)")
