@@ -10,7 +10,8 @@ from qmail.delivery import EXIT_PERM, EXIT_TEMP, Queue, die, err_text
 FATAL = b"forward: fatal: "
 
 
-def requeue(prog: bytes, sender: bytes, dtline: bytes, recipients: list[bytes]) -> tuple[int, bytes]:
+def requeue(prog: bytes, sender: bytes, dtline: bytes, recipients: list[bytes]
+            ) -> tuple[int, bytes]:
     """The message on fd 0 into the queue; (exit code, text for fd 2). Shared with condredirect."""
     fatal = prog + b": fatal: "
     try:

@@ -28,7 +28,8 @@ def from_line(first: bytes, complete: bool, mtime: float) -> bytes:
         if first[14:15] == b">":
             ufline = b"From MAILER-DAEMON "
         else:
-            ufline = b"From " + first[14:len(first) - 2].replace(b" ", b"-").replace(b"\t", b"-") + b" "
+            who = first[14:len(first) - 2].replace(b" ", b"-").replace(b"\t", b"-")
+            ufline = b"From " + who + b" "
     return ufline + myctime(mtime)
 
 

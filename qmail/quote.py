@@ -1,7 +1,8 @@
 """qmail's quote()/quote2(): an address box quoted for RFC 821/822 only when needed (pure)."""
 
 # bytes allowed unquoted in a box (qmail's quote.c table)
-_OK = frozenset(b"!#$%&'*+-/0123456789=?ABCDEFGHIJKLMNOPQRSTUVWXYZ^_`abcdefghijklmnopqrstuvwxyz{|}~.")
+_OK = frozenset(b"!#$%&'*+-/0123456789=?ABCDEFGHIJKLMNOPQRSTUVWXYZ^_`"
+                b"abcdefghijklmnopqrstuvwxyz{|}~.")
 
 
 def quote_need(box: bytes) -> bool:

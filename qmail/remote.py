@@ -1,4 +1,5 @@
-"""qmail-remote host sender recip [recip ...]: send the message on fd 0 by SMTP (spec/qmail.md §9.4).
+"""qmail-remote host sender recip [recip ...]: send the message on fd 0 by SMTP
+(spec/qmail.md §9.4).
 
 Routing: control/smtproutes (`domain:relay[:port]`, `.suffix:relay`, `:relay`; empty relay = MX),
 else the MX records of host (no MX -> its A records), lowest preference first, skipping this
@@ -168,7 +169,9 @@ class ReplyReader:
     def _reset(self) -> None:
         self.code = 0
         self.text = bytearray()
-        self._state = 0           # 0..2 code bytes, 3 fourth byte, 4 skip to LF then 0, 5 skip to end
+        # 0..2: code bytes; 3: the fourth byte; 4: skip to LF, then a continuation line;
+        # 5: skip to the LF that ends the reply
+        self._state = 0
         self._first = True
 
     def feed(self, data: bytes) -> None:
