@@ -28,7 +28,7 @@ times above, so run it where a slow answer delays only its own connection):
     paranoid_ok(name, ip) -> bool         -p: does an A record of NAME equal IP?
     preload()                             import dnspython now (a server calls it before forking)
 
-Importing this module is cheap; dnspython (about 60 ms of imports) is loaded on the first
+Importing this module is cheap; dnspython (about 30 ms of imports) is loaded on the first
 lookup, or by preload(). The pure text functions (domain_todot, domain_fromdot, ip4_scan,
 parse_dnscacheip, parse_resolv_conf, rewrite_rules, qualify) need no dnspython at all.
 """
@@ -323,14 +323,27 @@ _dns = None     # the dnspython modules, once imported
 
 
 def preload():
-    """Import dnspython now (about 60 ms): servers call this once before forking children."""
+    """Import dnspython now (about 30 ms): servers call this once before forking children."""
     global _dns
     if _dns is None:
-        import dns.flags
-        import dns.message
-        import dns.name
-        import dns.rdataclass
-        import dns.rdatatype
+        import sys
+        # dnspython probes for optional packages (idna, cryptography, ...) with
+        # importlib.metadata, which pulls in email and costs ~20 ms per process; we never use
+        # them (names go in and out as byte labels), so while dnspython loads the probe finds
+        # a module without `version` and answers "not installed" (dns._features catches it).
+        stub = None
+        if "importlib.metadata" not in sys.modules:
+            import types
+            stub = sys.modules["importlib.metadata"] = types.ModuleType("importlib.metadata")
+        try:
+            import dns.flags
+            import dns.message
+            import dns.name
+            import dns.rdataclass
+            import dns.rdatatype
+        finally:
+            if stub is not None and sys.modules.get("importlib.metadata") is stub:
+                del sys.modules["importlib.metadata"]
         _dns = dns
     return _dns
 
