@@ -341,6 +341,9 @@ def preload():
             import dns.name
             import dns.rdataclass
             import dns.rdatatype
+            import dns.rdtypes.ANY.PTR      # record types are otherwise imported while
+            import dns.rdtypes.ANY.TXT      # parsing a reply, i.e. in every forked child
+            import dns.rdtypes.IN.A
         finally:
             if stub is not None and sys.modules.get("importlib.metadata") is stub:
                 del sys.modules["importlib.metadata"]
