@@ -2,8 +2,10 @@
 127.0.0.x sources), compared on what the program sees (environment, fds, signals), the bytes
 the client gets, the log lines (PIDs and ports normalised) and the exit codes."""
 import contextlib
+import fcntl
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,7 +23,7 @@ from support import ours, reference, stop
 # left ignored by glibc's posix_spawn) are masked out: see spawn.py.
 PROBE = r"""#!/bin/sh
 tr '\000' '\n' < /proc/$$/environ | sed 's/^/env /'
-for fd in 0 1 2 3 4 5 6 7 8; do
+for fd in $(seq 0 30); do
   if [ -e /proc/$$/fd/$fd ]; then
     link=$(readlink /proc/$$/fd/$fd)
     same=no; [ "$link" = "$(readlink /proc/$$/fd/0)" ] && same=yes
@@ -42,13 +44,14 @@ def c_tcpserver() -> str:
 
 @contextlib.contextmanager
 def server(binary: str, options: list[str], program: list[str], tmp: Path, *,
-           env: dict | None = None, host: str = "127.0.0.1"):
+           env: dict | None = None, host: str = "127.0.0.1", pass_fds=()):
     """BINARY -1 OPTIONS HOST 0 PROGRAM; yields (port, log path, proc)."""
     log = tmp / f"log-{os.path.basename(os.path.dirname(binary))}-{time.monotonic_ns()}"
     with open(log, "wb") as logf:
         proc = subprocess.Popen([binary, "-1", *options, host, "0", *program],
                                 stdout=subprocess.PIPE, stderr=logf,
-                                env=BASE_ENV if env is None else env, start_new_session=True)
+                                env=BASE_ENV if env is None else env, start_new_session=True,
+                                pass_fds=pass_fds)
     try:
         line = proc.stdout.readline()
         assert line.strip().isdigit(), (line, log.read_bytes())
@@ -89,10 +92,10 @@ def normalise(text: bytes, port: int) -> bytes:
                   lambda m: b"SigIgn %08x" % (int(m.group(1), 16) & 0x7FFFFFFF), text)
 
 
-def session(binary, options, program, tmp, sources, *, env=None, send=b""):
+def session(binary, options, program, tmp, sources, *, env=None, send=b"", pass_fds=()):
     """Sequential connections from SOURCES; (client outputs, log) normalised."""
     outputs = []
-    with server(binary, options, program, tmp, env=env) as (port, log, proc):
+    with server(binary, options, program, tmp, env=env, pass_fds=pass_fds) as (port, log, proc):
         wait_for(log, b"status: 0/", 1 if "-v" in options else 0, 2)
         for n, source in enumerate(sources, 1):
             outputs.append(normalise(talk(port, source, send), port))
@@ -130,6 +133,17 @@ def test_environment_fds_signals_and_log(tmp_path, probe):
     assert b"env TCPREMOTEIP=127.0.0.3" in py[0][1]
     assert b"LC_CTYPE" not in py[0][0]
     assert b"tcpserver: ok <PID> mylocal:127.0.0.1:<LPORT> :127.0.0.2::<PORT>\n" in py[1]
+
+
+def test_inherited_descriptors_pass_through(tmp_path, probe):
+    r, w = os.pipe()
+    extra = fcntl.fcntl(r, fcntl.F_DUPFD, 23)
+    try:
+        c, py = both(tmp_path, ["-H", "-R", "-l0"], [probe], ("127.0.0.2",), pass_fds=(extra,))
+        assert b"fd %d pipe:[]" % extra in py[0][0]
+    finally:
+        for fd in (r, w, extra):
+            os.close(fd)
 
 
 def test_environment_under_c_locale_and_odd_environments(tmp_path, probe):
@@ -334,3 +348,71 @@ def test_dns_and_ident(tmp_path, probe):
             c, py = both(tmp_path, options, [probe], ("127.0.0.1", "127.0.0.5", "127.0.0.6"),
                          env=env)
             assert py == c
+
+
+def test_user_names_are_not_numbers(tmp_path):
+    # -u/-g take numbers (leading digits): a name is 0, "do not change"
+    c, py = both(tmp_path, ["-v", "-H", "-R", "-l0", "-u", "nobody", "-g", "nogroup"],
+                 ["sh", "-c", "id -u; id -g"], ("127.0.0.2",))
+    assert py[0] == [b"%d\n%d\n" % (os.getuid(), os.getgid())]
+
+
+def as_nobody() -> list[str]:
+    """The command prefix that runs a program as nobody, or skip with the reason."""
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or not setpriv:
+        pytest.skip("needs root and setpriv (util-linux) to run as nobody")
+    prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+    probe = subprocess.run([*prefix, ours("tcpserver"), "-z"], capture_output=True)
+    if probe.returncode != 100:
+        pytest.skip(f"our tcpserver cannot run as nobody here (checkout not readable): "
+                    f"{probe.stderr[-200:]!r}")
+    return prefix
+
+
+@pytest.mark.parametrize("args", [["-g", "1", "127.0.0.1", "0", "true"],
+                                  ["-u", "1", "127.0.0.1", "0", "true"],
+                                  ["127.0.0.1", "99", "true"]])
+def test_errors_without_privileges(args):
+    prefix = as_nobody()
+    c = subprocess.run([*prefix, c_tcpserver(), *args], capture_output=True, timeout=10)
+    py = subprocess.run([*prefix, ours("tcpserver"), *args], capture_output=True, timeout=10)
+    assert (py.returncode, py.stdout, py.stderr) == (c.returncode, c.stdout, c.stderr)
+    assert c.returncode == 111
+
+
+@pytest.mark.parametrize("backlog", ["0", "7", "abc", "1000"])
+def test_backlog(tmp_path, backlog):
+    ss = shutil.which("ss")
+    if not ss:
+        pytest.skip("ss (iproute2) is absent")
+    queues = []
+    for binary in (c_tcpserver(), ours("tcpserver")):
+        with server(binary, ["-b", backlog, "-H", "-R", "-l0"], ["true"], tmp_path) as (port, _, _):
+            out = subprocess.run([ss, "-Hltn", f"sport = :{port}"], capture_output=True,
+                                 text=True).stdout.split()
+            queues.append(out[2])           # Send-Q of a listening socket: the backlog
+    assert queues[0] == queues[1]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the fake DNS server binds port 53 (root)")
+def test_host_names_through_dns_only(tmp_path):
+    env = dict(BASE_ENV, DNSCACHEIP="127.0.0.1")
+    with fakes.FakeDns() as dns:
+        dns.a("server.example", "127.0.0.1")
+        for host in ("server.example", "nohost.example", "localhost", "::1"):
+            args = ["-H", "-R", "-l0", host, "0", "true"]
+            outs = []
+            for binary in (c_tcpserver(), ours("tcpserver")):
+                proc = subprocess.Popen([binary, "-1", *args], stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, env=env, start_new_session=True)
+                try:
+                    line = proc.stdout.readline()
+                    if line:
+                        outs.append((b"port", talk(int(line), "127.0.0.1")))
+                    else:
+                        outs.append((proc.wait(20), proc.stderr.read()))
+                finally:
+                    stop(proc)
+                    proc.stderr.close()
+            assert outs[0] == outs[1], host

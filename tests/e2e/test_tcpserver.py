@@ -222,6 +222,7 @@ def test_big_banner_and_nodelay(tmp_path):
 fakes = pytest.importorskip("fakes")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0, reason="the fake DNS server binds port 53 (root)")
 def test_slow_dns_delays_only_its_own_connection(tmp_path):
     env = dict(os.environ, DNSCACHEIP="127.0.0.1")
@@ -247,6 +248,7 @@ def test_slow_dns_delays_only_its_own_connection(tmp_path):
     assert results[5][0] == b"slow.example\n" and results[5][1] >= 1.4
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0, reason="the fake identd binds port 113 (root)")
 def test_ident_timeout(tmp_path):
     with fakes.FakeIdentd(silent=True):
