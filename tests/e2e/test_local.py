@@ -231,3 +231,32 @@ def test_forward_with_the_queue_programs_own_error_text(home, tmp_path):
     script.write_text('#!/bin/sh\ncat >/dev/null\nprintf "Xtry later" >&6\nexit 82\n')
     r = local(home, tmp_path, env={"QMAILQUEUE": str(script)})
     assert (r.returncode, r.stderr) == (111, b"Unable to forward message: try later.\n")
+
+
+def test_helpers_in_dotqmail(home, tmp_path, capture):
+    """preline, condredirect, bouncesaying and forward as qmail-local runs them (PATH)."""
+    script, out = capture
+    bindir = os.path.dirname(ours("preline"))
+    env = {"QMAILQUEUE": str(script), "PATH": bindir + ":" + os.environ["PATH"]}
+    write(home / ".qmail-pre", b"|preline cat > preline.out\n")
+    r = local(home, tmp_path, local="joe-pre", dash="-", ext="pre", env=env)
+    assert r.returncode == 0, r
+    got = (home / "preline.out").read_bytes()
+    assert re.fullmatch(rb"From s@x\.org \w{3} \w{3} \d\d \d\d:\d\d:\d\d \d{4}\n"
+                        rb"Return-Path: <s@x\.org>\nDelivered-To: joe-pre@ex\.org\n",
+                        got[:-len(MESSAGE)])
+    assert got.endswith(MESSAGE)
+    write(home / ".qmail-cond", b"|condredirect other@else.where true\n./Maildir/\n")
+    r = local(home, tmp_path, local="joe-cond", dash="-", ext="cond", env=env)
+    assert r.returncode == 0 and r.stdout == b"did 0+0+1\n"        # 99: the rest is skipped
+    assert re.fullmatch(rb"condredirect: qp \d+\n", r.stderr)
+    assert (out / "env").read_bytes() == b"Fs@x.org\0Tother@else.where\0\0"
+    assert delivered(home) == []
+    write(home / ".qmail-bounce", b"|bouncesaying 'No such list.'\n")
+    r = local(home, tmp_path, local="joe-bounce", dash="-", ext="bounce", env=env)
+    assert (r.returncode, r.stderr) == (100, b"No such list.\n")
+    write(home / ".qmail-fw", b"|forward a@b.c d@e.f\n")
+    r = local(home, tmp_path, local="joe-fw", dash="-", ext="fw", env=env)
+    assert r.returncode == 0 and re.fullmatch(rb"forward: qp \d+\n", r.stderr)
+    assert (out / "env").read_bytes() == b"Fs@x.org\0Ta@b.c\0Td@e.f\0\0"
+    assert (out / "mess").read_bytes() == b"Delivered-To: joe-fw@ex.org\n" + MESSAGE
