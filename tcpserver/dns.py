@@ -344,6 +344,9 @@ def preload():
             import dns.rdtypes.ANY.PTR      # record types are otherwise imported while
             import dns.rdtypes.ANY.TXT      # parsing a reply, i.e. in every forked child
             import dns.rdtypes.IN.A
+            import random  # noqa: F401     (and what a lookup itself needs)
+            import select  # noqa: F401
+            import socket  # noqa: F401
         finally:
             if stub is not None and sys.modules.get("importlib.metadata") is stub:
                 del sys.modules["importlib.metadata"]
