@@ -120,3 +120,15 @@ def test_parse_never_fails_and_keeps_order(cmds):
     assert all(kind in {COMMENT, MAILDIR, MBOX, PROGRAM, FORWARD, IGNORED, ERROR}
                for kind, _ in lines)
     assert sum(kind == ERROR for kind, _ in lines) <= 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from([b"", b"-"]), st.text("abAB-.x", max_size=12).map(str.encode))
+def test_candidates_default_is_what_default_stands_for(dash, ext):
+    found = dotqmail.candidates(dash, ext)
+    assert found[0][0] == b".qmail" + dash + dotqmail.safe_ext(ext)
+    assert found[-1] == (b".qmail" + dash + b"default", ext)
+    for name, default in found[1:]:
+        prefix = ext[:len(ext) - len(default)]
+        assert name == b".qmail" + dash + dotqmail.safe_ext(prefix) + b"default"
+        assert prefix == b"" or prefix.endswith(b"-")
