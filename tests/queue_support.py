@@ -217,3 +217,12 @@ def queue_is_empty(home: Path) -> bool:
     queue = home / "queue"
     dirs = [queue / "mess" / str(i) for i in range(SPLIT)] + [queue / "todo"]
     return not any(os.listdir(d) for d in dirs)
+
+
+def nothing_to_deliver(home: Path) -> bool:
+    """No message left in todo/ or info/: qmail-send has finished with everything. (A mess
+    file whose info/N is gone because qmail-send died between removing info/N and asking
+    qmail-clean to remove the rest stays until qmail's 36-hour cleanup, as in qmail.)"""
+    queue = home / "queue"
+    dirs = [queue / "info" / str(i) for i in range(SPLIT)] + [queue / "todo"]
+    return not any(os.listdir(d) for d in dirs)
