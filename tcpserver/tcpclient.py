@@ -223,11 +223,15 @@ def run(o: ClientOptions, warn) -> int:
                (b"TCPREMOTEPORT", b"%d" % remote_port), (b"TCPREMOTEIP", remote_ip.encode()),
                (b"TCPREMOTEHOST", remote_host), (b"TCPREMOTEINFO", remote_info)]
     envp = environment.apply_updates(environment.inherited(), updates)
+    fd = sock.detach()
     try:
-        os.dup2(sock.fileno(), 6)
+        if fd == 6:         # fds 6 and 7 were closed at start, so the socket may be 6
+            os.set_inheritable(6, True)
+        else:
+            os.dup2(fd, 6)
+            os.close(fd)
     except OSError as e:
         raise Failure(FATAL + b"unable to set up descriptor 6: " + djb_error(e).encode()) from None
-    sock.close()
     try:
         os.dup2(6, 7)
     except OSError as e:

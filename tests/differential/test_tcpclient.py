@@ -198,3 +198,13 @@ def test_tcpclient_one_address_gets_both_timeouts():
     from tcpserver.tcpclient import connect_timeouts
     assert connect_timeouts(["127.0.0.1"], 2, 58) == (60, 0)
     assert connect_timeouts(["127.0.0.1", "127.0.0.2"], 2, 58) == (2, 58)
+
+
+def test_tcpclient_with_low_descriptors_taken():
+    """fds 3-5 open in tcpclient: the socket itself lands on 6 before the move."""
+    with echo_server() as port:
+        wrapped = ["sh", "-c", 'exec 3</dev/null 4</dev/null 5</dev/null; exec "$@"', "sh"]
+        c, py = (run(wrapped[0], wrapped[1:] + [program, "-RHl0", "127.0.0.1", str(port)] + SHOW,
+                     ports=[port])
+                 for program in (support.reference("tcpclient"), support.ours("tcpclient")))
+    assert py == c and c[0] == 3 and b" 5 6 7 " in c[1] and b"hello\n" in c[1]
