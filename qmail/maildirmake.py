@@ -36,10 +36,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_PERM
 
     def go() -> int:
-        cwd = os.open(".", os.O_RDONLY)     # main() may be called in-process by tests
+        cwd = os.open(".", os.O_RDONLY)     # main() may be called in-process: put back
+        umask = os.umask(0o077)             # the cwd and the umask afterwards
         try:
             make(argv[1])
         finally:
+            os.umask(umask)
             os.fchdir(cwd)
             os.close(cwd)
         return 0

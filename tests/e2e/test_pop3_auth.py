@@ -44,8 +44,8 @@ def checker(program: str, data: bytes | None, argv=SHOW, env=None, user=None, gr
 
 
 def sha512(password: str) -> str:
-    return subprocess.run(["openssl", "passwd", "-6", password], capture_output=True,
-                          text=True, check=True).stdout.strip()
+    from passlib.handlers.sha2_crypt import sha512_crypt
+    return sha512_crypt.using(rounds=5000).hash(password)
 
 
 @pytest.fixture
