@@ -1,0 +1,312 @@
+"""SMTP: full transactions per second (EHLO, MAIL, RCPT, 10 KB DATA, QUIT, each message on disk
+with fsync before its 250) at 1 and 16 concurrent clients, all in the same run:
+
+  ours      our tcpserver + qmail-smtpd + qmail-queue (a scratch $QMAILHOME from qmail-install;
+            qmail-queue runs in a fork of qmail-smtpd: mess+intd fsynced, todo linked, dirs fsynced)
+  C+ours    Debian's C tcpserver + our qmail-smtpd + qmail-queue (the exec path, no warm start)
+  aiosmtpd  aiosmtpd 1.4 (the Python SMTP server people pick instead), a handler that writes each
+            message to its own file and fsyncs it (in the default executor) before `250`
+  ceiling   Debian's C tcpserver + /bin/true, connect-to-close only (no SMTP at all)
+
+The load generator is a separate process: one selector loop keeping N connections in flight,
+lock-step like smtplib; it counts transactions whose DATA got 250. Prints the rates, the
+ratios ours/aiosmtpd (target: >= 0.5 at 16 clients) and where the time goes: interpreter
+start-up, `import qmail.smtpd`, and qmail-queue's part.
+
+    python -m bench smtp        (SMTP_BENCH_SECONDS per measurement, default 4)
+"""
+import os
+import selectors
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SECONDS = float(os.environ.get("SMTP_BENCH_SECONDS", "4"))
+LINE = b"The quick brown fox jumps over the lazy dog. 0123456789 ABCDEFGHIJKLMNOPQRST\r\n"
+BODY = b"Subject: bench\r\n\r\n" + LINE * (10240 // len(LINE))
+C_TCPSERVER = "/usr/bin/tcpserver"
+
+
+def bin_path(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+# --- the load generator (runs as its own process) -------------------------------------------
+
+STEPS = [b"EHLO bench.client\r\n", b"MAIL FROM:<bench@client.example>\r\n",
+         b"RCPT TO:<user@example.org>\r\n", b"DATA\r\n", BODY + b".\r\n", b"QUIT\r\n"]
+DATA_STEP = 5                        # the reply to STEPS[4] (the message) is the one counted
+
+
+class Conn:
+    __slots__ = ("sock", "step", "buf", "ok")
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.socket()
+        self.sock.setblocking(False)
+        self.sock.connect_ex(("127.0.0.1", port))
+        self.step = 0                # replies received so far
+        self.buf = b""
+        self.ok = False
+
+
+def reply_complete(buf: bytes) -> bool:
+    if not buf.endswith(b"\r\n"):
+        return False
+    last = buf[:-2].rsplit(b"\r\n", 1)[-1]
+    return len(last) >= 4 and last[3:4] == b" "
+
+
+def load(port: int, concurrency: int, seconds: float, mode: str) -> tuple[int, float, int]:
+    """(completed transactions, elapsed, errors)."""
+    sel = selectors.DefaultSelector()
+    done = errors = 0
+    started = time.monotonic()
+    stop_at = started + seconds
+    live = 0
+
+    def start() -> None:
+        nonlocal live
+        c = Conn(port)
+        sel.register(c.sock, selectors.EVENT_READ, c)
+        live += 1
+
+    def finish(c: Conn, good: bool) -> None:
+        nonlocal live, done, errors
+        sel.unregister(c.sock)
+        c.sock.close()
+        live -= 1
+        if good:
+            done += 1
+        else:
+            errors += 1
+        if time.monotonic() < stop_at:
+            start()
+
+    for _ in range(concurrency):
+        start()
+    while live and time.monotonic() < stop_at + 30:
+        for key, _ in sel.select(timeout=1.0):
+            c = key.data
+            try:
+                data = c.sock.recv(65536)
+            except OSError:
+                data = b""
+            if mode == "connect":
+                if not data:
+                    finish(c, True)
+                continue
+            if not data:
+                finish(c, c.ok)
+                continue
+            c.buf += data
+            if not reply_complete(c.buf):
+                continue
+            code, c.buf = c.buf[:3], b""
+            c.step += 1
+            if c.step == DATA_STEP + 1:
+                c.ok = code == b"250"
+            if c.step > len(STEPS):
+                continue                     # 221: wait for the close
+            if code[:1] not in b"23":
+                finish(c, False)
+                continue
+            try:
+                c.sock.sendall(STEPS[c.step - 1]) if c.step <= len(STEPS) else None
+            except OSError:
+                finish(c, False)
+    return done, time.monotonic() - started, errors
+
+
+def run_load(port: int, concurrency: int, mode: str = "smtp") -> float:
+    out = subprocess.run([sys.executable, __file__, "--load", str(port), str(concurrency),
+                          str(SECONDS), mode], capture_output=True, text=True, timeout=SECONDS + 120)
+    done, elapsed, errors = out.stdout.split()
+    if int(errors):
+        print(f"    ({errors} failed transactions)")
+    return int(done) / float(elapsed)
+
+
+# --- the aiosmtpd peer (runs as its own process) ---------------------------------------------
+
+def aiosmtpd_server(directory: str) -> None:
+    import asyncio
+    import logging
+    from aiosmtpd.controller import Controller
+    logging.disable(logging.CRITICAL)
+    counter = [0]
+
+    def store(data: bytes) -> None:
+        counter[0] += 1
+        path = os.path.join(directory, "%d.%d" % (os.getpid(), counter[0]))
+        fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(path + ".tmp", path)
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            await asyncio.get_running_loop().run_in_executor(None, store, envelope.original_content)
+            return "250 OK"
+
+    with socket.socket() as probe:                 # Controller cannot start on port 0
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    print(port, flush=True)
+    try:
+        sys.stdin.read()                     # until the bench closes our stdin
+    finally:
+        controller.stop()
+
+
+# --- the bench ---------------------------------------------------------------------------------
+
+class Server:
+    def __init__(self, argv: list[str], env: dict) -> None:
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+        line = self.proc.stdout.readline()
+        if not line.strip().isdigit():
+            self.stop()
+            raise RuntimeError(f"{argv[0]} did not start")
+        self.port = int(line)
+
+    def stop(self) -> None:
+        import signal
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+
+
+def tcpserver(binary: str, program: list[str], env: dict) -> Server:
+    return Server([binary, "-1", "-H", "-R", "-l", "mx.local", "-c", "100", "-b", "100",
+                   "127.0.0.1", "0", *program], env)
+
+
+def count_queued(home: Path) -> int:
+    return len(os.listdir(home / "queue" / "todo"))
+
+
+def startup_costs() -> dict[str, float]:
+    """Median wall time of an interpreter start and of `import qmail.smtpd` in a fresh one."""
+    def median(args: list[str]) -> float:
+        times = []
+        for _ in range(15):
+            t = time.perf_counter()
+            subprocess.run([sys.executable, *args], check=True)
+            times.append(time.perf_counter() - t)
+        return statistics.median(times) * 1000
+    return {"python -c pass": median(["-c", "pass"]),
+            "python -c 'import qmail.smtpd'": median(["-c", "import qmail.smtpd"]),
+            "python -c 'import qmail.smtpd, qmail.queue'":
+                median(["-c", "import qmail.smtpd, qmail.queue"])}
+
+
+def queue_cost(home: Path) -> float:
+    """Median ms of one exec'd qmail-queue storing a 10 KB message (for comparison)."""
+    times = []
+    env = dict(os.environ, QMAILHOME=str(home))
+    message = BODY.replace(b"\r\n", b"\n")
+    for _ in range(15):
+        with tempfile.TemporaryFile() as envelope:
+            envelope.write(b"Fa@b\0Tuser@example.org\0\0")
+            envelope.seek(0)
+            t = time.perf_counter()
+            subprocess.run([bin_path("qmail-queue")], input=message, stdout=envelope, env=env,
+                           check=True)
+            times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000
+
+
+def main() -> int:
+    try:
+        import aiosmtpd  # noqa: F401
+    except ImportError:
+        print("bench_smtp: aiosmtpd missing (pip install aiosmtpd); skipped")
+        return 0
+    have_c = os.path.exists(C_TCPSERVER)
+    base = Path(tempfile.mkdtemp(prefix="bench-smtp-", dir="/tmp"))
+    try:
+        home = base / "qmail"
+        env = dict(os.environ, QMAILHOME=str(home))
+        env.pop("QMAILQUEUE", None)
+        # compiled modules are cached as on any installed system (exec'd programs would
+        # otherwise compile every module on every start)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+        subprocess.run([bin_path("qmail-install"), "mx.example.org"], env=env, check=True,
+                       stderr=subprocess.DEVNULL)
+        (home / "control" / "rcpthosts").write_bytes(b"example.org\n")
+        store = base / "aiosmtpd"
+        store.mkdir()
+        rates: dict[str, dict[int, float]] = {}
+        setups = [("ours", lambda: tcpserver(bin_path("tcpserver"), [bin_path("qmail-smtpd")],
+                                             env))]
+        if have_c:
+            setups.append(("C+ours", lambda: tcpserver(C_TCPSERVER, [bin_path("qmail-smtpd")],
+                                                       env)))
+        setups.append(("aiosmtpd", lambda: Server([sys.executable, __file__, "--aiosmtpd",
+                                                   str(store)], dict(os.environ))))
+        if have_c:
+            setups.append(("ceiling", lambda: tcpserver(C_TCPSERVER, ["/bin/true"], env)))
+        for name, make in setups:
+            server = make()
+            try:
+                for concurrency in (1, 16):
+                    before = count_queued(home)
+                    mode = "connect" if name == "ceiling" else "smtp"
+                    rate = run_load(server.port, concurrency, mode)
+                    rates.setdefault(name, {})[concurrency] = rate
+                    extra = ""
+                    if name in ("ours", "C+ours"):
+                        extra = f"  ({count_queued(home) - before} messages in todo/)"
+                    print(f"  {name:9} {concurrency:2} clients: {rate:8.1f} /s{extra}",
+                          flush=True)
+            finally:
+                server.stop()
+        print()
+        for concurrency in (1, 16):
+            ratio = rates["ours"][concurrency] / rates["aiosmtpd"][concurrency]
+            print(f"  ours/aiosmtpd at {concurrency:2} clients: {ratio:.2f}x"
+                  + ("   (target >= 0.5)" if concurrency == 16 else ""))
+        if have_c:
+            for concurrency in (1, 16):
+                ceiling = rates["ours"][concurrency] / rates["ceiling"][concurrency]
+                c_ours = rates["C+ours"][concurrency] / rates["aiosmtpd"][concurrency]
+                print(f"  ours/ceiling at {concurrency:2}: {ceiling:.2f}x"
+                      f"   C+ours/aiosmtpd: {c_ours:.2f}x")
+        print("\n  where the time goes (median wall ms):")
+        for what, ms in startup_costs().items():
+            print(f"    {what:45} {ms:6.1f}")
+        print(f"    {'exec qmail-queue, 10 KB message, 5 fsyncs':45} {queue_cost(home):6.1f}")
+        return 0
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--load":
+        port, concurrency, seconds, mode = sys.argv[2:6]
+        done, elapsed, errors = load(int(port), int(concurrency), float(seconds), mode)
+        print(done, elapsed, errors)
+    elif len(sys.argv) > 1 and sys.argv[1] == "--aiosmtpd":
+        aiosmtpd_server(sys.argv[2])
+    else:
+        sys.exit(main())
