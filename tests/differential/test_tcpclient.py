@@ -16,7 +16,7 @@ import pytest
 import fakes
 import support
 
-SHOW = ["sh", "-c", 'env; echo "fds: $(ls /proc/$$/fd | sort -n | tr "\\n" " ")"; '
+SHOW = ["sh", "-c", 'env; echo "fds: $(ls /proc/self/fd | sort -n | tr "\\n" " ")"; '
         'echo ping >&7; head -1 <&6; exit 3']
 
 
