@@ -8,11 +8,11 @@ Both serve their own copy of the same Maildir (200 messages of about 100 KB, wit
 lines) as the same user (nobody when run as root). Also timed: PASS to the end of LIST
 in a Maildir of 10,000 messages. One client (a raw socket, lock-step:
 RETR, read to the terminator, next) fetches every message; runs alternate Dovecot, ours, ...
-and medians are compared. Latency: connect -> greeting, and USER/PASS -> the first byte of
+and medians (and bests: the machine may be shared) are compared. Latency: connect -> greeting, and USER/PASS -> the first byte of
 the RETR 1 reply (our side starts three programs: popup, vchkpw, pop3d).
 
 The bench installs nothing: without /usr/sbin/dovecot it says so and exits (apt-get install
-dovecot-pop3d).      python -m bench pop3          (POP3_BENCH_ROUNDS, default 5)
+dovecot-pop3d).      python -m bench pop3          (POP3_BENCH_ROUNDS, default 9)
 """
 import os
 import pwd
@@ -247,7 +247,7 @@ def main() -> int:
     if not os.path.exists(DOVECOT):
         print(f"bench_pop3: {DOVECOT} is missing (apt-get install dovecot-pop3d); skipped")
         return 0
-    rounds = int(os.environ.get("POP3_BENCH_ROUNDS", "5"))
+    rounds = int(os.environ.get("POP3_BENCH_ROUNDS", "9"))
     uid, gid = ids()
     base = Path(tempfile.mkdtemp(prefix="bench-pop3-"))
     base.chmod(0o755)
@@ -273,12 +273,14 @@ def main() -> int:
             greet = statistics.median(r[0] for r in runs) * 1000
             login = statistics.median(r[1] for r in runs) * 1000
             rate = statistics.median(r[3] / r[2] for r in runs) / 1e6
-            summary[name] = (greet, login, rate)
-            print(f"{name:8} RETR all: {rate:7.1f} MB/s on the wire   connect->greeting "
-                  f"{greet:6.2f} ms   USER/PASS->first byte {login:6.2f} ms")
-        (og, ol, orate), (dg, dl, drate) = summary["ours"], summary["dovecot"]
-        print(f"ratio ours/dovecot: throughput {orate / drate:.2f}x (target >= 0.8x), "
-              f"greeting latency {og / dg:.2f}x, login-to-first-byte latency {ol / dl:.2f}x")
+            best = max(r[3] / r[2] for r in runs) / 1e6
+            summary[name] = (greet, login, rate, best)
+            print(f"{name:8} RETR all: {rate:7.1f} MB/s on the wire (best {best:6.1f})   "
+                  f"connect->greeting {greet:6.2f} ms   USER/PASS->first byte {login:6.2f} ms")
+        (og, ol, orate, obest), (dg, dl, drate, dbest) = summary["ours"], summary["dovecot"]
+        print(f"ratio ours/dovecot: throughput {orate / drate:.2f}x median, {obest / dbest:.2f}x "
+              f"best (target >= 0.8x); greeting latency {og / dg:.2f}x, login-to-first-byte "
+              f"latency {ol / dl:.2f}x")
         listing(dc_port, "many")            # warm-up: Dovecot indexes 10,000 messages
         ours_list = statistics.median(listing(ours_port, "many") for _ in range(3)) * 1000
         dc_list = statistics.median(listing(dc_port, "many") for _ in range(3)) * 1000
