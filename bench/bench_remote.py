@@ -8,7 +8,7 @@ The sink is a threaded socket server in this process answering 220/250/354/250/2
 Each client sends MESSAGES messages of about 10 KB sequentially; rounds alternate the clients
 and medians are compared (messages per second). The Python start-up floor is printed too.
 The bench installs nothing: a missing peer is skipped with the package to install.
-python -m bench remote         (REMOTE_BENCH_MESSAGES, default 200; REMOTE_BENCH_ROUNDS, default 3)
+python -m bench remote         (REMOTE_BENCH_MESSAGES, default 100; REMOTE_BENCH_ROUNDS, default 3)
 """
 import os
 import shutil
@@ -22,7 +22,7 @@ import threading
 import time
 from pathlib import Path
 
-MESSAGES = int(os.environ.get("REMOTE_BENCH_MESSAGES", "200"))
+MESSAGES = int(os.environ.get("REMOTE_BENCH_MESSAGES", "100"))
 ROUNDS = int(os.environ.get("REMOTE_BENCH_ROUNDS", "3"))
 
 
