@@ -76,8 +76,12 @@ class Client:
         return data
 
     def read_all(self) -> bytes:
+        """Everything up to the server's close (a reset counts as the close)."""
         while True:
-            chunk = self.sock.recv(65536)
+            try:
+                chunk = self.sock.recv(65536)
+            except ConnectionResetError:
+                chunk = b""
             if not chunk:
                 data, self.buf = self.buf, b""
                 return data
