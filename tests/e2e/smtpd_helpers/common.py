@@ -62,7 +62,10 @@ class Client:
 
     def read_until(self, end: bytes, limit: int = 1 << 20) -> bytes:
         while end not in self.buf:
-            chunk = self.sock.recv(65536)
+            try:
+                chunk = self.sock.recv(65536)
+            except ConnectionResetError:
+                chunk = b""
             if not chunk:
                 break
             self.buf += chunk
