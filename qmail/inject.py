@@ -452,8 +452,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(sys.argv[1:] if argv is None else argv)
     except Fatal as e:
-        try:
-            os.write(2, e.text)
-        except OSError:
-            pass
-        return e.code
+        fatal = e
+    except Exception:                             # noqa: BLE001  (a bug: temporary)
+        fatal = Fatal(111, b"qmail-inject: fatal: internal bug\n")
+    try:
+        os.write(2, fatal.text)
+    except OSError:
+        pass
+    return fatal.code

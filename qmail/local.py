@@ -220,5 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         if e.text:
             write_all(2, e.text + b"\n")
         return e.code
+    except Exception as e:                        # noqa: BLE001  (a bug: retry, never bounce)
+        write_all(2, b"Internal error in qmail-local (%s). (#4.3.0)\n" % type(e).__name__.encode())
+        return EXIT_TEMP
     write_all(1, report)
     return 0

@@ -355,7 +355,11 @@ class Tcpto:
 def _resolver():
     import dns.resolver
 
-    resolver = dns.resolver.Resolver()            # /etc/resolv.conf
+    try:
+        resolver = dns.resolver.Resolver()        # /etc/resolv.conf
+    except dns.resolver.NoResolverConfiguration:
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers = ["127.0.0.1"]      # what libc's resolver does without one
     server = os.environ.get("QMAILREMOTE_DNS_SERVER")
     if server:                                    # tests only: ip[:port]
         ip, _, port = server.partition(":")
@@ -703,9 +707,16 @@ def deliver(args: list[bytes]) -> bytes:
     return TEMP_NOCONN + b"\0"
 
 
+# a bug here must not bounce mail: qmail-rspawn reads any exit but 0 as a permanent failure
+INTERNAL = b"Zqmail-remote: internal error (%s). (#4.3.0)\n\0"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    report = deliver([os.fsencode(a) for a in args])
+    try:
+        report = deliver([os.fsencode(a) for a in args])
+    except Exception as e:                        # noqa: BLE001
+        report = INTERNAL % type(e).__name__.encode()
     try:
         view = memoryview(report)
         while view:
