@@ -136,3 +136,36 @@ def test_servfail_costs_11_seconds_like_the_c(resolver):
                                         b" out IP address for sf.example: temporary failure\n")
     assert 10 < time.monotonic() - start < 20
     assert resolver.asked("sf.example", "A") == 6      # 3 rounds, each program
+
+
+@pytest.mark.parametrize("paranoid", [False, True])
+def test_remote_host_matches_the_c_tcpserver(resolver, tmp_path, monkeypatch, paranoid):
+    """dns.remote_host() against what Debian's tcpserver puts in TCPREMOTEHOST (-h, -p)."""
+    import socket
+    resolver.ptr("127.0.0.11", "Good.Example.")
+    resolver.a("good.example", "127.0.0.99", "127.0.0.11")
+    resolver.ptr("127.0.0.12", "liar.example.")
+    resolver.a("liar.example", "127.0.0.99")
+    resolver.ptr("127.0.0.13", "noaddress.example.")
+    resolver.ptr("127.0.0.14", "127.0.0.14.")                 # digits: no A query at all
+    resolver.ptr("127.0.0.15", (b"Odd Name", b"example"))
+    resolver.a((b"odd name", b"example"), "127.0.0.15")
+    resolver.ptr("127.0.0.16", "broken.example.")
+    resolver.fail("broken.example", "A", "quickfail")
+    resolver.ptr("127.0.0.17", "first.example.", "second.example.")
+    resolver.a("first.example", "127.0.0.17")
+    resolver.fail_reverse("127.0.0.18", "quickfail")
+    options = ["-RHl0", "-h"] + (["-p"] if paranoid else [])
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DNSCACHEIP": "127.0.0.1"}
+    program = ["sh", "-c", 'printf "%s\\n" "${TCPREMOTEHOST-<unset>}"']     # dash's echo eats \040
+    monkeypatch.setenv("TEST_TCPSERVER", support.reference("tcpserver"))
+    with support.run_tcpserver(options, program, env=env, log=tmp_path / "log") as server:
+        for last in range(11, 20):
+            ip = f"127.0.0.{last}"
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10,
+                                          source_address=(ip, 0)) as sock:
+                seen = b""
+                while chunk := sock.recv(1000):
+                    seen += chunk
+            ours = dns.remote_host(ip, paranoid)
+            assert seen == (ours if ours is not None else b"<unset>") + b"\n", ip
