@@ -87,7 +87,7 @@ def maildir(path: bytes, rpline: bytes, dtline: bytes, fd: int = 0) -> None:
     except OSError as e:
         raise Failure(EXIT_TEMP, MAILDIR_TEMP if error_temp(e) else MAILDIR_CHDIR) from None
     host = os.uname().nodename.encode()[:64]
-    tmpname = newname = None
+    created = None                  # the tmp file we made: removed at the end, whatever happens
     old = signal.signal(signal.SIGALRM, _on_alarm)
     signal.alarm(86400)
     try:
@@ -106,8 +106,8 @@ def maildir(path: bytes, rpline: bytes, dtline: bytes, fd: int = 0) -> None:
         try:
             out = os.open(tmpname, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=dirfd)
         except OSError:
-            tmpname = None
             raise Failure(EXIT_TEMP, MAILDIR_TEMP) from None
+        created = tmpname
         try:
             try:
                 write_all(out, rpline + dtline)
@@ -135,9 +135,9 @@ def maildir(path: bytes, rpline: bytes, dtline: bytes, fd: int = 0) -> None:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
-        if tmpname is not None:
+        if created is not None:
             try:
-                os.unlink(tmpname, dir_fd=dirfd)
+                os.unlink(created, dir_fd=dirfd)
             except OSError:
                 pass
         os.close(dirfd)

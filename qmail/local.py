@@ -18,7 +18,6 @@ from qmail.delivery import EXIT_PERM, EXIT_TEMP, Failure, err_text, error_temp
 from qmail.sgetopt import getopt
 
 
-
 def write_all(fd: int, data: bytes) -> None:
     """All of data to fd; errors ignored (qmail-lspawn's pipe may be gone)."""
     try:
