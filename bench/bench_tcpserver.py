@@ -3,7 +3,9 @@
 Each server runs `tcpserver -1 -H -R -l 0 127.0.0.1 0 /bin/true` (no DNS or IDENT, as the
 C rate is meant); bench/tcpload.c (compiled here with gcc into a temporary directory) keeps
 1, 8 and 32 connections in flight from 127.0.0.1-8 for a few seconds. Runs alternate C, ours,
-C, ours... and the median of each is compared. Also printed: idle RSS of each server, and the
+C, ours... and the median of each is compared (the machine may be shared: short interleaved
+runs), with the CPU time per connection of each server and its programs (utime+stime of the
+server plus its reaped children), which other load disturbs less. Also printed: idle RSS of each server, and the
 memory each open connection costs (PSS of the server and its children with 20 connections
 held open by `cat`, minus idle, per connection).
 
@@ -69,15 +71,25 @@ class Server:
         self.stop()
 
 
-def rate(load: str, binary: str, concurrency: int, seconds: float) -> float:
+def cpu_ticks(pid: int) -> int:
+    """utime + stime + cutime + cstime: the server and its reaped children."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15])
+
+
+def rate(load: str, binary: str, concurrency: int, seconds: float) -> tuple[float, float]:
+    """(connections/s, CPU ms per connection of the server and its programs)."""
     with Server(binary, ["/bin/true"]) as server:
         subprocess.run([load, str(server.port), "1", "0.2", "8"], capture_output=True)  # warm
+        before = cpu_ticks(server.proc.pid)
         out = subprocess.run([load, str(server.port), str(concurrency), str(seconds), "8"],
                              capture_output=True, text=True, check=True).stdout.split()
+        time.sleep(0.1)                                 # the last children reaped
+        ticks = cpu_ticks(server.proc.pid) - before
     completed, elapsed, errors = int(out[0]), float(out[1]), int(out[2])
     if errors:
         print(f"  ({binary}: {errors} failed connections)")
-    return completed / elapsed
+    return completed / elapsed, ticks * 1000 / os.sysconf("SC_CLK_TCK") / max(completed, 1)
 
 
 def pss_kb(pid: int) -> int:
@@ -137,22 +149,26 @@ def main() -> int:
     if not shutil.which("gcc"):
         print("bench_tcpserver: gcc is absent: skipped")
         return 0
-    seconds = float(os.environ.get("TCPSERVER_BENCH_SECONDS", "2"))
-    rounds = int(os.environ.get("TCPSERVER_BENCH_ROUNDS", "3"))
+    seconds = float(os.environ.get("TCPSERVER_BENCH_SECONDS", "1"))
+    rounds = int(os.environ.get("TCPSERVER_BENCH_ROUNDS", "5"))
     with tempfile.TemporaryDirectory() as tmp:
         load = build_load(tmp)
         print(f"tcpserver {' '.join(OPTIONS)} 127.0.0.1 0 /bin/true; {seconds:g} s x {rounds} "
               f"rounds, median connections/s")
         worst = None
         for concurrency in CONCURRENCY:
-            c_rates, our_rates = [], []
+            c_runs, our_runs = [], []
             for _ in range(rounds):
-                c_rates.append(rate(load, C_TCPSERVER, concurrency, seconds))
-                our_rates.append(rate(load, ours(), concurrency, seconds))
-            c, py = statistics.median(c_rates), statistics.median(our_rates)
+                c_runs.append(rate(load, C_TCPSERVER, concurrency, seconds))
+                our_runs.append(rate(load, ours(), concurrency, seconds))
+            c = statistics.median(r for r, _ in c_runs)
+            py = statistics.median(r for r, _ in our_runs)
+            c_cpu = statistics.median(t for _, t in c_runs)
+            py_cpu = statistics.median(t for _, t in our_runs)
             ratio = py / c
             worst = ratio if worst is None else min(worst, ratio)
-            print(f"  {concurrency:3d} concurrent: C {c:7.0f}/s  ours {py:7.0f}/s  ratio {ratio:.2f}x")
+            print(f"  {concurrency:3d} concurrent: C {c:7.0f}/s  ours {py:7.0f}/s  ratio {ratio:.2f}x"
+                  f"   CPU/connection C {c_cpu:.2f} ms, ours {py_cpu:.2f} ms")
         print(f"  worst ratio {worst:.2f}x (target >= 0.90x)")
     c_idle, c_per = memory(C_TCPSERVER)
     py_idle, py_per = memory(ours())

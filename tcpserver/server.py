@@ -17,10 +17,12 @@ The log lines are the same either way; only the moment some of them are written 
 """
 import errno
 import os
+import queue
 import select
 import signal
 import socket
 import sys
+import threading
 from dataclasses import dataclass
 
 from rules.cdb import find_rule
@@ -34,6 +36,7 @@ from tcpserver.options import USAGE, BadUsage, Options, parse_options
 from tcpserver.slots import Slots, drop_line, fatal_line, pid_line, status_line, verdict_line
 
 EXIT_DENY, EXIT_DROP = 100, 111
+SPAWNER_THREADS = 2
 FAST_BANNER_MAX = 2048     # a fresh socket's send buffer takes this without blocking
 
 
@@ -82,6 +85,19 @@ class Server:
         self._title_prefix = "tcpserver: %s:%d " % (local_ip, local_port)
         self._setproctitle = _title_setter()
         self._wake_r = self._wake_w = -1
+        # Children and their `end` lines. The fast path starts programs from spawner threads
+        # (spawn.Spawner releases the GIL while the child execs, so accepting goes on). While
+        # a thread is spawning, a zombie the loop does not know yet is left alone: it is
+        # either that thread's program, not logged yet (its `end` must follow its `ok`), or
+        # the child of a failed posix_spawn, which glibc reaps itself. Slots and these sets
+        # are shared with the threads: under `lock`.
+        self.lock = threading.Lock()
+        self.known: set[int] = set()          # children whose `ok` (or `pid`) is out
+        self.in_flight = 0                    # programs handed to spawner threads
+        self.jobs = None
+        self.spawner = None
+        if self.fast and self.warm is None and SPAWNER_THREADS:
+            self.spawner = spawning.Spawner(self.argv)
 
     def preload(self) -> None:
         """Import now what children need, once (not per child, and before dropping uid)."""
@@ -97,6 +113,11 @@ class Server:
     # ------------------------------------------------------------------ the accept loop
 
     def run(self) -> None:
+        if self.spawner is not None:
+            sys.setswitchinterval(0.001)     # a spawner thread gets the GIL soon after exec
+            self.jobs = queue.SimpleQueue()
+            for _ in range(SPAWNER_THREADS):
+                threading.Thread(target=self._spawn_loop, daemon=True).start()
         self.listener.setblocking(False)
         accept = getattr(self.listener, "_accept", None) or self._accept_pair
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -143,20 +164,60 @@ class Server:
 
     def reap(self) -> None:
         self.pending = False
-        reaped = False
+        with self.lock:
+            while True:
+                try:
+                    if self.jobs is not None:       # look before reaping (see __init__)
+                        info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+                        if info is None:
+                            break
+                        if info.si_pid not in self.known and self.in_flight:
+                            break                   # a thread will set pending again
+                        pid, status = os.waitpid(info.si_pid, os.WNOHANG)
+                    else:
+                        pid, status = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if not pid:
+                    break
+                self._ended(pid, status)
+
+    def _ended(self, pid: int, status: int) -> None:
+        """The `end` and `status` lines of a reaped child; its slot freed. Under the lock."""
+        self.known.discard(pid)
+        line = self.slots.freed()
+        if self.verbose:
+            write2(b"tcpserver: end %d status %d\n" % (pid, status) + line)
+        self._title()
+
+    def _started(self, pid: int | None) -> None:
+        """A child whose first lines are out (None: it could not be forked). Under the lock."""
+        if pid is not None:
+            self.known.add(pid)
+
+    def _spawn_loop(self) -> None:
+        """A spawner thread: start each program handed over, log it, close the socket."""
         while True:
+            fd, ip, port, v = self.jobs.get()
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if not pid:
-                break
-            reaped = True
-            line = self.slots.freed()
-            if self.verbose:
-                write2(b"tcpserver: end %d status %d\n" % (pid, status) + line)
-        if reaped:
-            self._title()
+                try:
+                    pid = self.spawner.spawn(fd, self.entries(v))
+                except OSError:
+                    pid = None
+                with self.lock:
+                    self.in_flight -= 1
+                    if pid is None:
+                        pid = self.fork_child(fd, ip, port, v)  # it repeats the exec, reports
+                    elif self.verbose:
+                        write2(pid_line(pid, ip) + self.verdict_text(v, pid, ip, port))
+                    self._started(pid)
+            finally:
+                os.close(fd)
+            self.pending = True                     # reap what was left for this thread
+            try:
+                os.write(self._wake_w, b"\0")
+            except OSError:
+                pass
 
     def _title(self) -> None:
         if self._setproctitle:
@@ -167,25 +228,35 @@ class Server:
     def connection(self, fd: int, addr: tuple[str, int]) -> None:
         ip = addr[0].encode()
         port = b"%d" % addr[1]
-        line = self.slots.taken()
-        if self.verbose:
-            write2(line)
-        self._title()
+        with self.lock:
+            line = self.slots.taken()
+            if self.verbose:
+                write2(line)
+            self._title()
+        outcome = None
         try:
-            if not self.fast:
-                self.fork_child(fd, ip, port, None)
-                return
-            outcome = self.prepare(fd, ip, port)
-            if type(outcome) is Verdict and not outcome.deny and self.warm is None:
-                pid = self.start(fd, outcome)
-                if pid is None:
-                    self.fork_child(fd, ip, port, outcome)
-                elif self.verbose:
-                    write2(pid_line(pid, ip) + self.verdict_text(outcome, pid, ip, port))
-            else:
-                self.fork_child(fd, ip, port, outcome)
+            if self.fast:
+                outcome = self.prepare(fd, ip, port)
+                if type(outcome) is Verdict and not outcome.deny and self.warm is None:
+                    if self.jobs is not None:
+                        with self.lock:
+                            self.in_flight += 1
+                        self.jobs.put((fd, ip, port, outcome))
+                        fd = -1                         # the spawner thread closes it
+                        return
+                    pid = self.start(fd, outcome)
+                    with self.lock:
+                        if pid is None:
+                            pid = self.fork_child(fd, ip, port, outcome)
+                        elif self.verbose:
+                            write2(pid_line(pid, ip) + self.verdict_text(outcome, pid, ip, port))
+                        self._started(pid)
+                    return
+            with self.lock:
+                self._started(self.fork_child(fd, ip, port, outcome))
         finally:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
 
     def start(self, fd: int, v: Verdict) -> int | None:
         """Start the program without forking the server; None: let a forked child do it."""
@@ -257,7 +328,10 @@ class Server:
             entries = apply_updates(entries, v.rule_env)
         return entries
 
-    def fork_child(self, fd: int, ip: bytes, port: bytes, outcome: Verdict | Drop | None) -> None:
+    def fork_child(self, fd: int, ip: bytes, port: bytes,
+                   outcome: Verdict | Drop | None) -> int | None:
+        """Fork the child that runs §1.6 (the rest of it); its PID, None if fork failed.
+        Called with the lock held."""
         try:
             pid = os.fork()
         except OSError as e:
@@ -266,13 +340,14 @@ class Server:
             line = self.slots.freed()
             if self.verbose:
                 write2(line)
-            return
+            return None
         if pid == 0:
             status = EXIT_DROP
             try:
                 status = self.child(fd, ip, port, outcome)
             finally:
                 os._exit(status)
+        return pid
 
     def child(self, fd: int, ip: bytes, port: bytes, outcome: Verdict | Drop | None) -> int:
         """The forked child: §1.6 from the `pid` line to the exec (or exit 100/111)."""

@@ -27,6 +27,61 @@ def spawn(program: bytes, argv: list[bytes], env: dict[bytes, bytes], fd: int) -
                            setsigmask=(), setsigdef=DEFAULT_SIGNALS)
 
 
+class Spawner:
+    """posix_spawnp(3) called through ctypes, which releases the GIL: while the child execs
+    (glibc's posix_spawn waits for that, CLONE_VFORK) the server's other threads go on
+    accepting, as the C tcpserver's parent goes on after fork(). The same attributes as
+    spawn(): fds 0/1 the socket, SIGPIPE/SIGXFSZ default, empty mask; the environment is
+    passed as the raw entry list, so it reaches the program exactly as the C passes it."""
+
+    # glibc's <spawn.h>
+    POSIX_SPAWN_SETSIGDEF, POSIX_SPAWN_SETSIGMASK = 0x04, 0x08
+    _BUFFER = 1024                 # >= sizeof(posix_spawnattr_t), posix_spawn_file_actions_t
+
+    def __init__(self, argv: list[bytes]) -> None:
+        import ctypes
+        self._ctypes = ctypes
+        libc = self._libc = ctypes.CDLL(None, use_errno=True)
+        self._argv_keep = list(argv)
+        self._argv = (ctypes.c_char_p * (len(argv) + 1))(*argv, None)
+        self._file = argv[0]
+        self._attr = ctypes.create_string_buffer(self._BUFFER)
+        sigset = ctypes.create_string_buffer(128)
+        _check(libc.posix_spawnattr_init(self._attr))
+        _check(libc.sigemptyset(sigset))
+        _check(libc.posix_spawnattr_setsigmask(self._attr, sigset))
+        for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+            _check(libc.sigaddset(sigset, sig))
+        _check(libc.posix_spawnattr_setsigdefault(self._attr, sigset))
+        _check(libc.posix_spawnattr_setflags(
+            self._attr, self.POSIX_SPAWN_SETSIGDEF | self.POSIX_SPAWN_SETSIGMASK))
+
+    def spawn(self, fd: int, envp: list[bytes]) -> int:
+        """Start the program with the socket FD on fds 0 and 1; its PID, or OSError."""
+        ctypes, libc = self._ctypes, self._libc
+        actions = ctypes.create_string_buffer(self._BUFFER)
+        _check(libc.posix_spawn_file_actions_init(actions))
+        try:
+            _check(libc.posix_spawn_file_actions_adddup2(actions, fd, 0))
+            _check(libc.posix_spawn_file_actions_adddup2(actions, fd, 1))
+            env = (ctypes.c_char_p * (len(envp) + 1))(*envp, None)
+            pid = ctypes.c_int()
+            _check(libc.posix_spawnp(ctypes.byref(pid), self._file, actions, self._attr,
+                                     self._argv, env))
+            return pid.value
+        finally:
+            libc.posix_spawn_file_actions_destroy(actions)
+
+
+def _check(err: int) -> None:
+    """posix_spawn* return the error number; sig* return -1 and set errno."""
+    if err == -1:
+        import ctypes
+        err = ctypes.get_errno()
+    if err:
+        raise OSError(err, os.strerror(err))
+
+
 def default_signals() -> None:
     """In a forked child before exec: default dispositions (as the C's sig_uncatch), empty mask."""
     for sig in DEFAULT_SIGNALS:

@@ -257,3 +257,34 @@ def test_ident_timeout(tmp_path):
             start = time.monotonic()
             assert talk(server.port) == b"unset\n"
             assert 0.9 < time.monotonic() - start < 5
+
+
+def test_log_lines_stay_in_order_under_load(tmp_path):
+    # programs start from spawner threads; each child's lines must still come pid, ok, end
+    rules = tmp_path / "r.cdb"
+    subprocess.run([ours("tcprules"), str(rules), str(tmp_path / "r.tmp")],
+                   input=b"127.0.0.3:deny\n", check=True)
+    with run_tcpserver(["-v", "-c10", "-H", "-R", "-l0", "-x", str(rules)], ["true"],
+                       log=tmp_path / "log") as server:
+        def client(n):
+            for k in range(8):
+                talk(server.port, f"127.0.0.{(n + k) % 4 + 1}")
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        log = wait_for(server, "tcpserver: end ", 64)
+    lines = log.splitlines()
+    seen = {}
+    for n, line in enumerate(lines):
+        m = re.match(r"tcpserver: (pid|ok|deny|end) (\d+)", line)
+        if m:
+            seen.setdefault(int(m.group(2)), []).append(m.group(1))
+    assert len(seen) == 64
+    for pid, kinds in seen.items():
+        assert kinds in (["pid", "ok", "end"], ["pid", "deny", "end"]), (pid, kinds)
+    counts = [int(c) for c in re.findall(r"status: (\d+)/10", log)]
+    assert max(counts) <= 10 and counts[-1] == 0
+    assert len(counts) == 1 + 2 * 64
