@@ -757,6 +757,20 @@ def run_queue(home: str, message: bytes, sender: bytes, recipients: list) -> tup
 
 
 def main(argv=None) -> int:
+    # signals that arrive while starting are kept for the main loop (the C installs its
+    # handlers within microseconds of exec; an interpreter needs milliseconds)
+    flags = {"exitasap": False, "runasap": False, "readasap": False}
+
+    def flag(name):
+        def handler(signum, frame):
+            flags[name] = True
+            if send is not None:
+                setattr(send, name, True)
+        return handler
+    send = None
+    signal.signal(signal.SIGTERM, flag("exitasap"))
+    signal.signal(signal.SIGALRM, flag("runasap"))
+    signal.signal(signal.SIGHUP, flag("readasap"))
     from qmail.control import ControlError, qmail_home
     home = os.path.abspath(qmail_home())
     try:
@@ -795,20 +809,14 @@ def main(argv=None) -> int:
             log(b"alert: cannot start: hath the daemon spawn no fire?\n")
             return 111
         limits.append(ch[0])
-    send = Send(home, ctl, tuple(limits))
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
+    send = Send(home, ctl, tuple(limits))
+    for name, value in flags.items():
+        setattr(send, name, value)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-
-    def flag(name):
-        def handler(signum, frame):
-            setattr(send, name, True)
-        return handler
-    signal.signal(signal.SIGTERM, flag("exitasap"))
-    signal.signal(signal.SIGALRM, flag("runasap"))
-    signal.signal(signal.SIGHUP, flag("readasap"))
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     send.run(wake_r)
     return 0

@@ -154,6 +154,13 @@ class MailSystem:
                                          start_new_session=True)
         return self
 
+    def started(self, timeout: float = 30) -> "MailSystem":
+        """Start and wait for qmail-send's first status line (its signal handlers are set)."""
+        before = self.log().count("status: local") if self.logpath.exists() else 0
+        self.start()
+        self.wait_log(r"^status: local", timeout, count=before + 1)
+        return self
+
     def log(self) -> str:
         return self.logpath.read_text(errors="replace")
 

@@ -180,7 +180,7 @@ def test_kill_9_of_qmail_send_and_qmail_local_during_500_deliveries(home):
     kills = {"qmail-send": 0, "qmail-local": 0}
     deadline = time.monotonic() + 50
     try:
-        system.start()
+        system.started()
         for _round in range(12):
             time.sleep(rng.uniform(0.3, 0.9))
             if rng.random() < 0.4:
@@ -188,9 +188,15 @@ def test_kill_9_of_qmail_send_and_qmail_local_during_500_deliveries(home):
                 system.proc.wait()
                 kills["qmail-send"] += 1
                 system.kill_session()           # qmail-start starts a fresh family
-                system.start()
+                system.started()
             else:
-                for pid in local_deliveries(system)[:3]:
+                victims = []
+                for _try in range(100):             # deliveries are short: look for one
+                    victims = local_deliveries(system)
+                    if victims:
+                        break
+                    time.sleep(0.003)
+                for pid in victims[:3]:
                     try:
                         os.kill(pid, signal.SIGKILL)
                         kills["qmail-local"] += 1
