@@ -5,6 +5,7 @@ tcpserver sets TCPREMOTEIP; the RBL answers come from the fake DNS on 127.0.0.1:
 import os
 import smtplib
 import socket
+import subprocess
 import sys
 import time
 
@@ -82,8 +83,7 @@ def test_clean_and_whitelisted_clients_reach_smtpd(rbl, tmp_path):
 
 def test_rule_variable_blocks_without_dns(tmp_path):
     rules = tmp_path / "rules.cdb"
-    tcprules = support.reference("tcprules")
-    import subprocess
+    tcprules = support.ours("tcprules")
     subprocess.run([tcprules, str(rules), str(tmp_path / "rules.tmp")], check=True,
                    input=b'127.0.0.4:allow,RBLSMTPD="-No mail from you"\n'
                          b'127.0.0.5:allow,RBLSMTPD=""\n:allow\n')
