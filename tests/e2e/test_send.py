@@ -206,3 +206,53 @@ def test_qread_shows_pending_and_done_recipients(home, qmail):
     assert len(maildir_messages(joe / "Maildir")) == 1
     qstat = subprocess.run([ours("qmail-qstat")], env=qmail.env, capture_output=True).stdout
     assert qstat == b"messages in queue: 1\nmessages in queue but not yet preprocessed: 0\n"
+
+
+def test_lspawn_runs_bin_qmail_local_with_qmails_arguments(home, qmail):
+    """A bin/qmail-local that is not ours is exec'd with qmail-lspawn.c's argv, as the user,
+    with the message on fd 0; its exit code and output make the report."""
+    joe = add_user(home, "joe")
+    record = home.parent / "argv"
+    script = home / "bin" / "qmail-local"
+    script.unlink()
+    script.write_text('#!/bin/sh\n'
+                      f'{{ id -u; for a in "$@"; do printf "%s|" "$a"; done; echo; cat; }} > {record}\n'
+                      'echo "did 0+0+0"; exit 0\n')
+    script.chmod(0o755)
+    record.touch()
+    os.chown(record, NOBODY, NOBODY)
+    assert run_queue(home, MESSAGE, envelope(b"ann@example.com", b"Joe@mx.example.org",
+                                             b"joe-list@mx.example.org")).returncode == 0
+    qmail.start()
+    log = qmail.wait_log(r"^end msg \d+$")
+    assert "delivery 1: success: did 0+0+0/" in log
+    uid, argv, *message = record.read_bytes().split(b"\n", 2)
+    assert uid == b"%d" % NOBODY
+    assert argv in (
+        b"--|joe|%s|Joe|||mx.example.org|ann@example.com|./Maildir/|" % bytes(joe),
+        b"--|alias|%s|joe-list|-|joe-list|mx.example.org|ann@example.com|./Maildir/|"
+        % bytes(home / "alias"))
+    assert maildir_messages(joe / "Maildir") == []
+
+
+def test_rspawn_runs_qmailremote_with_host_sender_recipient(home):
+    record = home.parent / "rargv"
+    script = home.parent / "fake-remote"
+    script.write_text('#!/bin/sh\n'
+                      f'{{ for a in "$@"; do printf "%s|" "$a"; done; echo; cat; }} >> {record}\n'
+                      'printf "r\\0K127.0.0.9 accepted message.\\nRemote host said: 250 fine\\n\\0"\n')
+    script.chmod(0o755)
+    assert run_queue(home, MESSAGE, envelope(b"owner-@lists.example-@[]", b"far@remote.example")
+                     ).returncode == 0
+    system = MailSystem(home, env={"QMAILREMOTE": str(script)})
+    try:
+        system.start()
+        log = system.wait_log(r"^end msg \d+$")
+    finally:
+        system.stop()
+    assert ("delivery 1: success: 127.0.0.9 accepted message./Remote host said: 250 fine/\n"
+            in log)
+    argv, message = record.read_bytes().split(b"\n", 1)
+    # VERP: the sender is expanded for the recipient
+    assert argv == b"remote.example|owner-far=remote.example@lists.example|far@remote.example|"
+    assert message.endswith(MESSAGE) and message.startswith(b"Received: (qmail ")
