@@ -143,3 +143,38 @@ def test_rblsmtpd_odd_remote_ip(rbl):
     rbl.txt("4.3.2.1.listed.test", "odd")       # djb drops the empty label of 4.3.2.1..listed.test
     same(["-r", "listed.test"] + SMTPD, {"TCPREMOTEIP": ".1.2.3.4"}, b"QUIT\r\n")
     same(["-r", "listed.test"] + SMTPD, {"TCPREMOTEIP": ""}, b"QUIT\r\n")
+
+
+@pytest.mark.slow
+def test_rblsmtpd_timeout_is_for_the_whole_conversation():
+    """-t 2: a client that keeps talking is still cut off 2 s after the start, silently."""
+    import time
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "RBLSMTPD": "listed",
+           "TCPREMOTEIP": "127.0.0.5"}
+    results = []
+    for program in programs():
+        r, w = os.pipe()
+        proc = subprocess.Popen([program, "-t", "2"] + SMTPD, stdin=r, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, env=env)
+        os.close(r)
+        start = time.monotonic()
+        try:
+            for _ in range(12):             # a NOOP every 0.25 s, never QUIT
+                try:
+                    os.write(w, b"NOOP\r\n")
+                except BrokenPipeError:
+                    break
+                time.sleep(0.25)
+            out = proc.stdout.read()
+            status = proc.wait(10)
+        finally:
+            os.close(w)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+        elapsed = time.monotonic() - start
+        assert 1.8 < elapsed < 5
+        results.append((status, out.startswith(b"220 rblsmtpd.local\r\n250 rblsmtpd.local\r\n"),
+                        out.count(b"250 ") in range(7, 10)))
+    assert results[0] == results[1] == (0, True, True)
