@@ -312,8 +312,11 @@ def _fork_queue(msg_r: int, env_r: int, err_w: int, parent_fds) -> int:
 
 
 def prepare() -> None:
-    """For a warm server: import now what a message will need, once, before forking."""
+    """For a warm server: import now what a message will need, once, before forking (what
+    qmail.queue imports lazily included)."""
     import qmail.queue  # noqa: F401
+    import qmail.queuefs  # noqa: F401
+    import qmail.users  # noqa: F401
     import rules.cdb  # noqa: F401
 
 
