@@ -264,19 +264,30 @@ def test_port_in_use(tmp_path):
     assert py == c == (111, b"", b"tcpserver: fatal: unable to bind: address already used\n")
 
 
-def test_port_by_name_and_modulo(tmp_path):
-    # smtp (25) may be taken; only compare the error or the printed port
-    for args in (["-1", "127.0.0.1", "70000", "true"],):
-        outs = []
-        for binary in (c_tcpserver(), ours("tcpserver")):
-            proc = subprocess.Popen([binary, *args], stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, start_new_session=True)
-            try:
-                outs.append(proc.stdout.readline())
-            finally:
-                stop(proc)
-                proc.stderr.close()
-        assert outs[0] == outs[1]
+@pytest.mark.parametrize("port", ["70000", "x11-6", "postgresql"])
+def test_port_by_name_and_modulo(tmp_path, port):
+    # the port may be taken: then both must say so alike
+    outs = []
+    for binary in (c_tcpserver(), ours("tcpserver")):
+        proc = subprocess.Popen([binary, "-1", "127.0.0.1", port, "true"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)
+        try:
+            line = proc.stdout.readline()
+            outs.append(line or (proc.wait(10), proc.stderr.read()))
+        finally:
+            stop(proc)
+            proc.stderr.close()
+    assert outs[0] == outs[1]
+
+
+@pytest.mark.parametrize("verbosity", ["-q", "-Q", "-v"])
+def test_verbosity_of_warnings(tmp_path, verbosity):
+    cdb = tmp_path / "missing.cdb"
+    c, py = both(tmp_path, [verbosity, "-H", "-R", "-l0", "-x", str(cdb)], ["true"],
+                 ("127.0.0.2",))
+    if verbosity == "-q":
+        assert py[1] == b""
 
 
 def test_limit_one_makes_the_second_client_wait(tmp_path):
