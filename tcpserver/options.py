@@ -4,8 +4,8 @@ djb getopt: single-letter options, clustering (`-vX`), arguments attached (`-c5`
 (`-c 5`); parsing stops at the first non-option, at `-` alone (kept) and at `--` (dropped).
 Numbers are "leading decimal digits, default 0" (scan_ulong), never an error.
 """
+from collections import namedtuple
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 # spec/ucspi-tcp.md §1.1
 USAGE = (b"tcpserver: usage: tcpserver [ -1UXpPhHrRoOdDqQv ] [ -c limit ] [ -x rules.cdb ]"
@@ -16,27 +16,29 @@ OPTSTRING = b"dDvqQhHrR1UXx:t:u:g:l:b:B:c:pPoO"
 ULONG = 1 << 64
 
 
-@dataclass(frozen=True, slots=True)
-class Options:
-    host: bytes
-    port: bytes
-    program: tuple[bytes, ...]
-    verbosity: int = 1          # 0 -q, 1 -Q, 2 -v
-    limit: int = 40             # -c
-    rules: bytes | None = None  # -x
-    allow_no_rules: bool = False  # -X
-    banner: bytes = b""         # -B
-    delay: bool = True          # -d (True) / -D
-    kill_options: bool = True   # -O (True) / -o
-    remote_host: bool = True    # -h / -H
-    remote_info: bool = True    # -r / -R
-    paranoid: bool = False      # -p / -P
-    timeout: int = 26           # -t
-    uid: int = 0                # -u / -U
-    gid: int = 0                # -g / -U
-    print_port: bool = False    # -1
-    backlog: int = 20           # -b
-    local_host: bytes | None = None  # -l
+# (field, default) in the order of the fields; a namedtuple: immutable, and cheap to import
+# (dataclasses pulls in inspect and ast, paid by every start of tcpserver)
+_FIELDS = (
+    ("host", None), ("port", None), ("program", ()),
+    ("verbosity", 1),          # 0 -q, 1 -Q, 2 -v
+    ("limit", 40),             # -c
+    ("rules", None),           # -x
+    ("allow_no_rules", False),  # -X
+    ("banner", b""),           # -B
+    ("delay", True),           # -d (True) / -D
+    ("kill_options", True),    # -O (True) / -o
+    ("remote_host", True),     # -h / -H
+    ("remote_info", True),     # -r / -R
+    ("paranoid", False),       # -p / -P
+    ("timeout", 26),           # -t
+    ("uid", 0),                # -u / -U
+    ("gid", 0),                # -g / -U
+    ("print_port", False),     # -1
+    ("backlog", 20),           # -b
+    ("local_host", None),      # -l
+)
+Options = namedtuple("Options", [name for name, _ in _FIELDS],
+                     defaults=[default for _, default in _FIELDS])
 
 
 class BadUsage(Exception):

@@ -23,7 +23,7 @@ import signal
 import socket
 import sys
 import threading
-from dataclasses import dataclass
+from collections import namedtuple
 
 from rules.cdb import find_rule
 from rules.lookup import candidate_keys
@@ -40,22 +40,11 @@ SPAWNER_THREADS = 2        # measured on 2 cores: 1 is slower at 8-32 clients, 3
 FAST_BANNER_MAX = 2048     # a fresh socket's send buffer takes this without blocking
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """The outcome of §1.6 steps 2-8 for an allowed or denied connection."""
-    deny: bool
-    values: tuple           # the eight TCP variables (environ.TCP_NAMES), None = removed
-    rule_env: tuple         # the rule's (NAME, value) pairs, applied after them
-    local_host: bytes | None
-    local_ip: bytes
-    remote_host: bytes | None
-    remote_info: bytes | None
-
-
-@dataclass(frozen=True, slots=True)
-class Drop:
-    """`tcpserver: warning: dropping connection, REASON`, exit 111."""
-    reason: bytes
+# The outcome of §1.6 steps 2-8 for an allowed or denied connection: values are the eight TCP
+# variables (environ.TCP_NAMES, None = removed), rule_env the rule's (NAME, value) pairs.
+Verdict = namedtuple("Verdict", "deny values rule_env local_host local_ip remote_host remote_info")
+# `tcpserver: warning: dropping connection, REASON`, exit 111.
+Drop = namedtuple("Drop", "reason")
 
 
 class Server:

@@ -2,8 +2,6 @@
 
 Slots counts "children started and not yet reaped"; at the limit the server stops accepting.
 """
-from dataclasses import dataclass
-
 _UNSAFE = bytes(range(33)) + b"%:" + bytes(range(127, 256))
 _SANITISE = bytes.maketrans(_UNSAFE, b"?" * len(_UNSAFE))
 
@@ -51,11 +49,12 @@ def fatal_line(reason: bytes) -> bytes:
     return b"tcpserver: fatal: %s\n" % reason
 
 
-@dataclass(slots=True)
 class Slots:
     """The child counter of the accept loop (§1.13); `full` means: do not call accept()."""
-    limit: int
-    children: int = 0
+    __slots__ = ("limit", "children")
+
+    def __init__(self, limit: int, children: int = 0) -> None:
+        self.limit, self.children = limit, children
 
     @property
     def full(self) -> bool:
