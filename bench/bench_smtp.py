@@ -2,7 +2,9 @@
 with fsync before its 250) at 1 and 16 concurrent clients, all in the same run:
 
   ours      our tcpserver + qmail-smtpd + qmail-queue (a scratch $QMAILHOME from qmail-install;
-            qmail-queue runs in a fork of qmail-smtpd: mess+intd fsynced, todo linked, dirs fsynced)
+            qmail-smtpd runs in a warm fork of tcpserver, qmail-queue in a fork of qmail-smtpd:
+            mess+intd fsynced, todo linked, their directories fsynced)
+  ours+xqq  the same with QMAILQUEUE=qmail-queue: the queue program exec'd (a second interpreter)
   C+ours    Debian's C tcpserver + our qmail-smtpd + qmail-queue (the exec path, no warm start)
   aiosmtpd  aiosmtpd 1.4 (the Python SMTP server people pick instead), a handler that writes each
             message to its own file and fsyncs it (in the default executor) before `250`
@@ -123,13 +125,25 @@ def load(port: int, concurrency: int, seconds: float, mode: str) -> tuple[int, f
     return done, time.monotonic() - started, errors
 
 
-def run_load(port: int, concurrency: int, mode: str = "smtp") -> float:
+def cpu_ticks(pid: int) -> int:
+    """utime + stime of PID and of its reaped children, in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15])
+
+
+def run_load(port: int, concurrency: int, mode: str, server_pid: int) -> tuple[float, float]:
+    """(transactions per second, server CPU ms per transaction)."""
+    before = cpu_ticks(server_pid)
     out = subprocess.run([sys.executable, __file__, "--load", str(port), str(concurrency),
                           str(SECONDS), mode], capture_output=True, text=True, timeout=SECONDS + 120)
+    time.sleep(0.3)                          # let the last handlers be reaped
+    ticks = cpu_ticks(server_pid) - before
     done, elapsed, errors = out.stdout.split()
     if int(errors):
         print(f"    ({errors} failed transactions)")
-    return int(done) / float(elapsed)
+    cpu = ticks * 1000 / os.sysconf("SC_CLK_TCK") / max(int(done), 1)
+    return int(done) / float(elapsed), cpu
 
 
 # --- the aiosmtpd peer (runs as its own process) ---------------------------------------------
@@ -257,8 +271,11 @@ def main() -> int:
         store = base / "aiosmtpd"
         store.mkdir()
         rates: dict[str, dict[int, float]] = {}
+        exec_qq = dict(env, QMAILQUEUE=bin_path("qmail-queue"))
         setups = [("ours", lambda: tcpserver(bin_path("tcpserver"), [bin_path("qmail-smtpd")],
-                                             env))]
+                                             env)),
+                  ("ours+xqq", lambda: tcpserver(bin_path("tcpserver"),
+                                                 [bin_path("qmail-smtpd")], exec_qq))]
         if have_c:
             setups.append(("C+ours", lambda: tcpserver(C_TCPSERVER, [bin_path("qmail-smtpd")],
                                                        env)))
@@ -272,13 +289,13 @@ def main() -> int:
                 for concurrency in (1, 16):
                     before = count_queued(home)
                     mode = "connect" if name == "ceiling" else "smtp"
-                    rate = run_load(server.port, concurrency, mode)
+                    rate, cpu = run_load(server.port, concurrency, mode, server.proc.pid)
                     rates.setdefault(name, {})[concurrency] = rate
                     extra = ""
-                    if name in ("ours", "C+ours"):
+                    if name.startswith(("ours", "C+ours")):
                         extra = f"  ({count_queued(home) - before} messages in todo/)"
-                    print(f"  {name:9} {concurrency:2} clients: {rate:8.1f} /s{extra}",
-                          flush=True)
+                    print(f"  {name:9} {concurrency:2} clients: {rate:8.1f} /s"
+                          f"  server CPU {cpu:5.2f} ms/transaction{extra}", flush=True)
             finally:
                 server.stop()
         print()
