@@ -70,9 +70,11 @@ def child(home: str, program: str, inprocess: bool, aliasempty: bytes, fdmess: i
     if os.getuid() == 0:
         return QLX_ROOT
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     signal.set_wakeup_fd(-1)
     if inprocess:
+        # the signal dispositions a fresh interpreter starts with
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         from qmail import local as qmail_local
         sys.argv = ["qmail-local"] + [os.fsdecode(a) for a in args]
         try:

@@ -32,8 +32,8 @@ two ways, chosen at every run:
 Test hook. PYQMAIL_QUEUE_CRASH_AT=K makes the process writing the queue SIGKILL itself
 right after step K (CRASH_STEPS below); it costs one integer comparison per step.
 """
+import _signal as signal       # the C module: `signal` imports enum, 3 ms per message
 import os
-import signal
 import time
 
 ADDR = 1003                    # an address of ADDR bytes or more: exit 11
@@ -318,9 +318,16 @@ def _read_envelope(fd: int) -> tuple[int, bytes]:
             return status, bytes(env.records)
 
 
+def _uid_of(name: str) -> int | None:
+    import pwd                 # not qmail.users: its dataclasses cost 10 ms per message
+    try:
+        return pwd.getpwnam(name).pw_uid
+    except KeyError:
+        return None
+
+
 def _how(uid: int) -> bytes:
-    from qmail.users import uid_of
-    return invoked(uid, uid_of("alias"), uid_of("qmaild"), uid_of("qmails"))
+    return invoked(uid, _uid_of("alias"), _uid_of("qmaild"), _uid_of("qmails"))
 
 
 def _alarm(signum, frame) -> None:

@@ -92,3 +92,14 @@ def test_invoked(uid, how):
 def test_invoked_without_qmail_accounts():
     # missing accounts never match: root stays "by uid 0"
     assert invoked(0, None, None, None) == b"by uid 0"
+
+
+def test_qmail_queue_start_up_stays_light():
+    """qmail-queue runs once per message: no heavy module on its path (STYLE.md §4.8)."""
+    import subprocess
+    import sys
+    probe = ("import sys; seen = set(sys.modules); import qmail.queue; "
+             "print(*set(sys.modules) - seen)")
+    out = subprocess.check_output([sys.executable, "-c", probe], text=True)
+    assert not {"email", "smtplib", "asyncio", "logging", "subprocess", "dataclasses", "enum",
+                "socket"} & set(out.split())
