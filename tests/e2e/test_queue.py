@@ -214,3 +214,39 @@ def test_qmail_queued_reports_envelope_errors(home, queued):
     r = run_queue(home, MESSAGE, b"Xbad\0\0", user=NOBODY)
     assert r.returncode == 91
     assert queue_leftovers(home) == []
+
+
+def test_qmail_install_lays_out_qmails_tree(home):
+    queue = home / "queue"
+    modes = {"queue": 0o750, "queue/pid": 0o700, "queue/intd": 0o700, "queue/todo": 0o750,
+             "queue/bounce": 0o700, "queue/lock": 0o750, "queue/mess": 0o750,
+             "queue/mess/22": 0o750, "queue/info/0": 0o700, "queue/local/7": 0o700,
+             "queue/remote/13": 0o700, "alias": 0o2755, "control": 0o755, "users": 0o755}
+    for path, mode in modes.items():
+        assert (home / path).stat().st_mode & 0o7777 == mode, path
+    assert sorted(os.listdir(queue / "mess"), key=int) == [str(i) for i in range(SPLIT)]
+    assert (queue / "lock/tcpto").read_bytes() == b"\0" * 1024
+    assert (queue / "lock/sendmutex").read_bytes() == b""
+    import stat
+    assert stat.S_ISFIFO((queue / "lock/trigger").stat().st_mode)
+    assert (queue / "lock/trigger").stat().st_mode & 0o777 == 0o622
+    control = home / "control"
+    assert {p.name: p.read_bytes() for p in control.iterdir()} == {
+        "me": b"mx.example.org\n", "defaultdomain": b"example.org\n",
+        "plusdomain": b"example.org\n", "locals": b"mx.example.org\nlocalhost\n",
+        "rcpthosts": b"mx.example.org\nlocalhost\n"}
+    for name in (".qmail-postmaster", ".qmail-mailer-daemon", ".qmail-root"):
+        assert (home / "alias" / name).read_bytes() == b"./Maildir/\n"
+    assert (home / "alias/Maildir/new").is_dir()
+    assert os.path.realpath(home / "bin/qmail-queue") == os.path.realpath(ours("qmail-queue"))
+    # a second run keeps what exists (an edited control file) and fixes modes
+    (control / "me").write_bytes(b"other.example\n")
+    (queue / "todo").chmod(0o777)
+    r = subprocess.run([ours("qmail-install"), "mx.example.org"], capture_output=True,
+                       env=dict(os.environ, QMAILHOME=str(home)))
+    assert r.returncode == 0
+    assert (control / "me").read_bytes() == b"other.example\n"
+    assert (queue / "todo").stat().st_mode & 0o777 == 0o750
+    if os.getuid() == 0:
+        assert b"qmail-install: warning: no such accounts, using uid 0: " in r.stderr or \
+            r.stderr == b""

@@ -256,3 +256,41 @@ def test_rspawn_runs_qmailremote_with_host_sender_recipient(home):
     # VERP: the sender is expanded for the recipient
     assert argv == b"remote.example|owner-far=remote.example@lists.example|far@remote.example|"
     assert message.endswith(MESSAGE) and message.startswith(b"Received: (qmail ")
+
+
+def test_logger_reads_the_activity_log(home):
+    """qmail-start DEFAULTDELIVERY LOGGER ARGS: the logger gets qmail-send's log on fd 0."""
+    logfile = home.parent / "logger.out"
+    system = MailSystem(home)
+    system.proc = subprocess.Popen(
+        [ours("qmail-start"), "./Maildir/", "/bin/sh", "-c", f"exec cat > {logfile}"],
+        env=system.env, start_new_session=True, stdin=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: logfile.exists() and logfile.read_bytes().startswith(
+            b"status: local 0/10 remote 0/20\n"), what="the logger's output")
+    finally:
+        system.stop()
+    assert logfile.read_bytes().endswith(b"status: exiting\n")
+
+
+def test_cleanup_removes_crash_leftovers_older_than_36_hours(home):
+    """A mess file left by a qmail-queue killed before todo/N (never visible) goes away via
+    qmail-clean once 36 hours old; so do stale pid/ files. Younger ones stay."""
+    queue = home / "queue"
+    for step in ("1", "6", "6"):      # leaves a pid/ file; leaves a mess file (twice)
+        r = run_queue(home, MESSAGE, envelope(b"a@b", b"c@d"),
+                      env={"PYQMAIL_QUEUE_CRASH_AT": step})
+        assert r.returncode == -signal.SIGKILL
+    [pidfile] = list((queue / "pid").iterdir())
+    messfiles = [p for p in (queue / "mess").rglob("*") if p.is_file()]
+    assert len(messfiles) == 2 and (queue / "todo").exists() and not os.listdir(queue / "todo")
+    old = time.time() - 37 * 3600
+    os.utime(pidfile, (old, old))
+    os.utime(messfiles[0], (old, old))
+    system = MailSystem(home).started()
+    try:
+        wait_for(lambda: not pidfile.exists() and not messfiles[0].exists(),
+                 what="the cleanup")
+        assert messfiles[1].exists()               # not 36 hours old yet
+    finally:
+        system.stop()
