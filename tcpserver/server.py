@@ -97,8 +97,10 @@ class Server:
             import dns.rdtypes.ANY.PTR, dns.rdtypes.IN.A  # noqa: E401,F401  parsed per reply
         if self.o.rules is not None:
             candidate_keys(b"", None, None)
-        if self.warm is not None:
-            self.warm.freeze()     # after every import: children share these pages
+        if self.warm is not None or not self.fast:
+            import gc              # forked children: keep the collector off the shared pages
+            gc.collect()
+            gc.freeze()
 
     # ------------------------------------------------------------------ the accept loop
 
@@ -136,7 +138,18 @@ class Server:
                 continue
             except OSError:
                 continue                     # as the C: an accept error is retried
-            self.connection(fd, addr)
+            if self.jobs is None or self.in_flight or self.slots.children + 1 >= self.o.limit:
+                self.connection(fd, addr)
+                continue
+            # Nothing being spawned: if nobody else is waiting either, this thread starts
+            # the program itself (no hand-over to a spawner thread: one client at a time).
+            try:
+                following = accept()
+            except OSError:
+                following = None
+            self.connection(fd, addr, direct=following is None)
+            if following is not None:
+                self.connection(*following)
 
     def _accept_pair(self):
         conn, addr = self.listener.accept()
@@ -226,7 +239,7 @@ class Server:
 
     # ------------------------------------------------------------------ one connection
 
-    def connection(self, fd: int, addr: tuple[str, int]) -> None:
+    def connection(self, fd: int, addr: tuple[str, int], direct: bool = False) -> None:
         ip = addr[0].encode()
         port = b"%d" % addr[1]
         with self.lock:
@@ -242,8 +255,12 @@ class Server:
                     if self.jobs is not None:
                         with self.lock:
                             self.in_flight += 1
-                        self.jobs.put((fd, ip, port, outcome))
-                        fd = -1                         # the spawner thread closes it
+                        job = (fd, ip, port, outcome)
+                        fd = -1                         # _spawn_job closes it
+                        if direct:
+                            self._spawn_job(*job)
+                        else:
+                            self.jobs.put(job)
                         return
                     pid = self.start(fd, outcome)
                     with self.lock:

@@ -251,11 +251,6 @@ class WarmHandler:
     def usable(self, rule_env) -> bool:
         return not any(name.startswith(_INTERPRETER_VARIABLES) for name, _ in rule_env)
 
-    def freeze(self) -> None:
-        import gc
-        gc.collect()
-        gc.freeze()
-
     def become(self, argv: list[bytes], entries: list[bytes], env: dict[bytes, bytes]) -> None:
         """In the forked child, fds 0/1 already the socket, default signals: run the program
         as the exec'd script would, then exit with its status. Returns only when setting up
