@@ -292,6 +292,7 @@ def _spawn_queue(program: bytes, msg_r: int, env_r: int, err_w: int) -> int:
 
 def _fork_queue(msg_r: int, env_r: int, err_w: int, parent_fds) -> int:
     """Our own qmail-queue in a forked child, without exec."""
+    prepare()                          # imported once per session, not once per message
     import qmail.queue
     pid = os.fork()
     if pid:
