@@ -292,7 +292,7 @@ def _spawn_queue(program: bytes, msg_r: int, env_r: int, err_w: int) -> int:
 
 def _fork_queue(msg_r: int, env_r: int, err_w: int, parent_fds) -> int:
     """Our own qmail-queue in a forked child, without exec."""
-    prepare()                          # imported once per session, not once per message
+    _queue_imports()                   # once per session, not once per message
     import qmail.queue
     pid = os.fork()
     if pid:
@@ -312,12 +312,16 @@ def _fork_queue(msg_r: int, env_r: int, err_w: int, parent_fds) -> int:
         os._exit(status)
 
 
-def prepare() -> None:
-    """For a warm server: import now what a message will need, once, before forking (what
-    qmail.queue imports lazily included)."""
+def _queue_imports() -> None:
+    """qmail.queue and what it imports lazily."""
     import qmail.queue  # noqa: F401
     import qmail.queuefs  # noqa: F401
     import qmail.users  # noqa: F401
+
+
+def prepare() -> None:
+    """For a warm server: import now what a session may need, once, before forking."""
+    _queue_imports()
     import rules.cdb  # noqa: F401
 
 
