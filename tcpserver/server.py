@@ -9,10 +9,13 @@ the warm-handler path (spawn.py). Exit: 0 on SIGTERM, 100 usage, 111 fatal start
 
 Where each per-connection step runs (spec §1.6 puts them all in a forked child):
 - no lookups needed (-H -R -l NAME): the server does the banner, local address, rules and
-  environment itself and starts the program with posix_spawnp (the C rate needs this), or
-  forks a child only to log and exit for a deny or a dropped connection;
+  environment itself and starts the program with posix_spawnp (spawn.Spawner, from a spawner
+  thread while other clients wait, so the GIL-free exec overlaps the next accept as the C's
+  fork does), or forks a child only to log and exit for a deny or a dropped connection;
 - otherwise (PTR, -p, IDENT): a forked child does everything from the `pid` line on, so a
-  slow answer delays only its own connection.
+  slow answer delays only its own connection;
+- the program is one of our console scripts (spawn.warm_handler): a forked child runs it
+  without exec.
 The log lines are the same either way; only the moment some of them are written differs.
 """
 import errno
@@ -369,8 +372,12 @@ class Server:
 
     def child(self, fd: int, ip: bytes, port: bytes, outcome: Verdict | Drop | None) -> int:
         """The forked child: §1.6 from the `pid` line to the exec (or exit 100/111)."""
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        try:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        except ValueError:      # forked by a spawner thread: then its wake-up pipe is closed
+            pass
+
         for extra in (self._wake_r, self._wake_w):
             os.close(extra)
         self.listener.close()

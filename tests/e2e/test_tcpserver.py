@@ -288,3 +288,23 @@ def test_log_lines_stay_in_order_under_load(tmp_path):
     counts = [int(c) for c in re.findall(r"status: (\d+)/10", log)]
     assert max(counts) <= 10 and counts[-1] == 0
     assert len(counts) == 1 + 2 * 64
+
+
+def test_missing_program_under_concurrent_load(tmp_path):
+    # spawner threads meet the exec error; the forked child reports it for each connection
+    with run_tcpserver(["-v", "-H", "-R", "-l0"], ["no-such-program-here"],
+                       log=tmp_path / "log") as server:
+        def client(n):
+            for _ in range(5):
+                assert talk(server.port, f"127.0.0.{n + 1}") == b""
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        log = wait_for(server, "tcpserver: end ", 30)
+    assert log.count("unable to run no-such-program-here: file does not exist\n") == 30
+    assert log.count("status 28416\n") == 30
+    assert "Traceback" not in log and "Exception" not in log
+    assert re.findall(r"status: (\d+)/40", log)[-1] == "0"
