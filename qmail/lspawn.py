@@ -72,7 +72,10 @@ def child(home: str, program: str, inprocess: bool, aliasempty: bytes, fdmess: i
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.set_wakeup_fd(-1)
     if inprocess:
-        # the signal dispositions a fresh interpreter starts with
+        # what exec would do: drop every other fd (sibling deliveries' pipes among them,
+        # which would otherwise hold back their end-of-file until this delivery ends) ...
+        os.closerange(3, _max_fd())
+        # ... and the signal dispositions a fresh interpreter starts with
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         from qmail import local as qmail_local
@@ -85,6 +88,13 @@ def child(home: str, program: str, inprocess: bool, aliasempty: bytes, fdmess: i
         os.execv(program, [program.encode()] + args)
     except OSError as e:
         return QLX_EXECSOFT if e.errno in _TEMP else QLX_EXECHARD
+
+
+def _max_fd() -> int:
+    try:
+        return min(os.sysconf("SC_OPEN_MAX"), 1 << 16)
+    except (ValueError, OSError):
+        return 1024
 
 
 def main(argv=None) -> int:

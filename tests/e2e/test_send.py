@@ -294,3 +294,23 @@ def test_cleanup_removes_crash_leftovers_older_than_36_hours(home):
         assert messfiles[1].exists()               # not 36 hours old yet
     finally:
         system.stop()
+
+
+@pytest.mark.slow
+def test_a_slow_delivery_does_not_hold_back_the_others(home, qmail):
+    """Each in-process qmail-local drops the other deliveries' pipes, as exec would: a
+    program delivery that takes seconds, started while a quick one runs, does not delay the
+    quick one's report."""
+    joe = add_user(home, "joe")
+    slow = add_user(home, "slow")
+    (slow / ".qmail").write_bytes(b"|sleep 3\n")
+    os.chown(slow / ".qmail", NOBODY, NOBODY)
+    assert run_queue(home, MESSAGE, envelope(b"", b"joe@mx.example.org", b"slow@mx.example.org")
+                     ).returncode == 0
+    qmail.start()
+    log = qmail.wait_log(r"^starting delivery 2: .*$")
+    started = time.monotonic()
+    log = qmail.wait_log(r"^delivery 1: success: .*$", timeout=20)
+    assert time.monotonic() - started < 2, log
+    assert not re.search(r"^delivery 2:", log, re.M), log
+    qmail.wait_log(r"^delivery 2: success: did 0\+0\+1/$", timeout=20)
