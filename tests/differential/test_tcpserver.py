@@ -427,3 +427,17 @@ def test_host_names_through_dns_only(tmp_path):
                     stop(proc)
                     proc.stderr.close()
             assert outs[0] == outs[1], host
+
+
+@pytest.mark.parametrize("limit", ["0", "abc"])
+def test_limit_zero_never_accepts(tmp_path, limit):
+    results = []
+    for binary in (c_tcpserver(), ours("tcpserver")):
+        with server(binary, ["-v", "-c", limit, "-H", "-R", "-l0"], ["echo", "hi"],
+                    tmp_path) as (port, log, proc):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.settimeout(0.5)
+                with pytest.raises(socket.timeout):
+                    s.recv(10)
+            results.append(normalise(log.read_bytes(), port))
+    assert results[0] == results[1] == b"tcpserver: status: 0/0\n"
