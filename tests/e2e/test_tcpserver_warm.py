@@ -130,3 +130,19 @@ def test_smtp_session_and_the_child_is_warm(tmp_path):
                 pid = int(re.search(rb"ok (\d+)", logpath.read_bytes()).group(1))
                 maps[warm] = Path(f"/proc/{pid}/maps").read_text()
     assert "setproctitle" in maps[True] and "setproctitle" not in maps[False]
+
+
+fakes = pytest.importorskip("fakes")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the fake DNS server binds port 53 (root)")
+def test_warm_after_lookups_in_the_forked_child(tmp_path):
+    env = dict(BASE, DNSCACHEIP="127.0.0.1")
+    with fakes.FakeDns() as dns:
+        dns.ptr("127.0.0.1", "local.example.")
+        dns.ptr("127.0.0.5", "Client.Example.")
+        outs, log = both(tmp_path, ["-v", "-R"], [ours("argv0"), "/usr/bin/env", "env"], env,
+                         ["127.0.0.5", "127.0.0.6"])
+    assert b"TCPREMOTEHOST=client.example\n" in outs[0]
+    assert b"TCPLOCALHOST=local.example\n" in outs[1] and b"TCPREMOTEHOST" not in outs[1]
+    assert b"ok <PID> local.example:127.0.0.1:<LPORT> client.example:127.0.0.5::<PORT>" in log
