@@ -441,3 +441,13 @@ def test_limit_zero_never_accepts(tmp_path, limit):
                     s.recv(10)
             results.append(normalise(log.read_bytes(), port))
     assert results[0] == results[1] == b"tcpserver: status: 0/0\n"
+
+
+@pytest.mark.parametrize("host", ["[127.0.0.1]", "127.0.0.257", "127.0.0.1.5", "127.0.0.1."])
+def test_dotted_host_forms(tmp_path, host):
+    outs = []
+    for binary in (c_tcpserver(), ours("tcpserver")):
+        with server(binary, ["-H", "-R", "-l0"], ["sh", "-c", "echo $TCPLOCALIP"], tmp_path,
+                    host=host) as (port, log, proc):
+            outs.append(talk(port))
+    assert outs[0] == outs[1] == b"127.0.0.1\n"
