@@ -451,3 +451,30 @@ def test_dotted_host_forms(tmp_path, host):
                     host=host) as (port, log, proc):
             outs.append(talk(port))
     assert outs[0] == outs[1] == b"127.0.0.1\n"
+
+
+from hypothesis import assume, given, settings, strategies as st  # noqa: E402
+
+option_words = st.lists(st.one_of(
+    st.text(alphabet="dDvqQhHrR1UXpPoOzx:-", min_size=1, max_size=4).map(lambda t: "-" + t),
+    st.sampled_from(["-c", "-c5", "-x", "-t", "-u", "-g", "-l", "-b", "-B", "--", "-"]),
+    st.sampled_from(["5", "abc", "", "-v"]),
+), max_size=5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(option_words, st.sampled_from([["127.1", "0", "x"], ["127.1"], [], ["0", "nosuchport"]]))
+def test_command_lines_like_getopt(words, rest):
+    # only command lines that end before serving and before any DNS query: a usage error, a
+    # port that is no service, or the host 127.1 (too few numbers: no query)
+    args = [*words, *rest]
+    from tcpserver.options import BadUsage, parse_options
+    try:
+        o = parse_options([b"tcpserver", *map(os.fsencode, args)])
+        assume(o.host == b"127.1" or o.port in (b"x", b"nosuchport"))
+    except BadUsage:
+        pass
+    env = dict(BASE_ENV, DNSCACHEIP="127.0.0.1")     # never the resolvers of resolv.conf
+    c = run_once(c_tcpserver(), args, env=env)
+    py = run_once(ours("tcpserver"), args, env=env)
+    assert py == c, args
