@@ -335,6 +335,8 @@ class Server:
                 if e.errno != errno.ENOENT or not o.allow_no_rules:
                     return Drop(b"unable to read %s: %s" % (o.rules, djb_error(e).encode()))
                 found = None
+            except Exception:          # never a traceback: a file the reader cannot make out
+                return Drop(b"unable to read %s: %s" % (o.rules, djb_error(errno.EPROTO).encode()))
             if found is not None:
                 d = decision(found[1])
                 deny, rule_env = d.deny, d.env
