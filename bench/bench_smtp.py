@@ -9,6 +9,8 @@ with fsync before its 250) at 1 and 16 concurrent clients, all in the same run:
   aiosmtpd  aiosmtpd 1.4 (the Python SMTP server people pick instead), a handler that writes each
             message to its own file and fsyncs it (in the default executor) before `250`
   ceiling   Debian's C tcpserver + /bin/true, connect-to-close only (no SMTP at all)
+  ours-421  our tcpserver + qmail-smtpd answering 421 at once (no $QMAILHOME): connect-to-close,
+            the per-connection cost of our side before any SMTP
 
 The load generator is a separate process: one selector loop keeping N connections in flight,
 lock-step like smtplib; it counts transactions whose DATA got 250. Prints the rates, the
@@ -283,12 +285,17 @@ def main() -> int:
                                                    str(store)], dict(os.environ))))
         if have_c:
             setups.append(("ceiling", lambda: tcpserver(C_TCPSERVER, ["/bin/true"], env)))
+        # our tcpserver's warm fork + a qmail-smtpd that only says 421 (no controls): the
+        # per-connection floor of our side, for "where the time goes"
+        no_home = dict(env, QMAILHOME=str(base / "nonexistent"))
+        setups.append(("ours-421", lambda: tcpserver(bin_path("tcpserver"),
+                                                     [bin_path("qmail-smtpd")], no_home)))
         for name, make in setups:
             server = make()
             try:
                 for concurrency in (1, 16):
                     before = count_queued(home)
-                    mode = "connect" if name == "ceiling" else "smtp"
+                    mode = "connect" if name in ("ceiling", "ours-421") else "smtp"
                     rate, cpu = run_load(server.port, concurrency, mode, server.proc.pid)
                     rates.setdefault(name, {})[concurrency] = rate
                     extra = ""
