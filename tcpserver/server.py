@@ -90,7 +90,10 @@ class Server:
         self.jobs = None
         self.spawner = None
         if self.fast and self.warm is None and SPAWNER_THREADS:
-            self.spawner = spawning.Spawner(self.argv)
+            try:
+                self.spawner = spawning.Spawner(self.argv)
+            except (OSError, AttributeError, ImportError):
+                pass               # no ctypes or no glibc: os.posix_spawnp from the loop
 
     def preload(self) -> None:
         """Import now what children need, once (not per child, and before dropping uid)."""
