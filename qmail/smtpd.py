@@ -152,6 +152,14 @@ def my_ipv4_addresses() -> set:
 # --- the queue program (§2.10.6) ----------------------------------------------------------
 
 def our_queue_program() -> str:
+    """This installation's qmail-queue script: next to our own script (sys.argv[0]), else
+    next to the interpreter (a virtual environment's bin/)."""
+    here = os.path.dirname(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    for directory in (here, os.path.dirname(sys.executable)):
+        if directory:
+            path = os.path.join(directory, "qmail-queue")
+            if os.path.exists(path):
+                return path
     return os.path.join(os.path.dirname(sys.executable), "qmail-queue")
 
 
