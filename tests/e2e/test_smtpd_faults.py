@@ -12,7 +12,7 @@ import pytest
 import support
 from e2e.smtpd_helpers.common import Client
 from qmail.queue import CRASH_STEPS
-from queue_support import RECEIVED, SPLIT, files_under, scratch_home, visible_messages
+from queue_support import RECEIVED, files_under, scratch_home, visible_messages
 
 OPTIONS = ["-v", "-H", "-R", "-l", "mx.local"]
 BODY = b"Subject: fault\r\n\r\n" + b"".join(b"line %d\r\n" % i for i in range(200))
