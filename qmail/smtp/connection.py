@@ -77,7 +77,8 @@ class SmtpConnection:
     def __init__(self, config: SmtpConfig) -> None:
         self.config = config
         self._effects: list = []
-        self._buffer = b""
+        self._buffer = bytearray()             # unconsumed input (grows amortized, no limit)
+        self._scanned = 0                      # its first bytes known to hold no LF
         self._eof = False
         self._now = 0.0
         self._waiting = ""
@@ -199,11 +200,13 @@ class SmtpConnection:
                     break
                 self._feed_body()
                 continue
-            lf = self._buffer.find(b"\n")
+            lf = self._buffer.find(b"\n", self._scanned)
             if lf < 0:
+                self._scanned = len(self._buffer)      # a long line costs no rescans
                 break
-            line = self._buffer[:lf]
-            self._buffer = self._buffer[lf + 1:]
+            line = bytes(self._buffer[:lf])
+            del self._buffer[:lf + 1]
+            self._scanned = 0
             if line[-1:] == b"\r":
                 line = line[:-1]
             if self.state == AUTH_LINE:
@@ -234,7 +237,7 @@ class SmtpConnection:
             self._effects.append(Reply(data, True))
         self._effects.append(Hangup(status))
         self.state = DONE
-        self._buffer = b""
+        self._buffer.clear()
 
     def _expect(self, waiting) -> None:
         if self.state != WAIT or self._waiting != waiting:
@@ -337,7 +340,8 @@ class SmtpConnection:
     # --- DATA (§2.10) ---------------------------------------------------------------------
 
     def _feed_body(self) -> None:
-        data, self._buffer = self._buffer, b""
+        data = bytes(self._buffer)
+        self._buffer.clear()
         outcome, stored, rest = self._body.feed(data)
         if stored and not self._qfail:
             room = self._room
@@ -354,7 +358,8 @@ class SmtpConnection:
         if outcome != END:
             self._hangup(R.STRAY_NEWLINE, 1)
             return
-        self._buffer = rest
+        self._buffer[:] = rest
+        self._scanned = 0
         if self._body.hops >= MAXHOPS:
             self._qfail = True
         envelope = None

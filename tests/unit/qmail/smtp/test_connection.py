@@ -495,3 +495,15 @@ def test_auth_size_parameter(smtp):
     assert t.out == GREET + big + b"250 ok\r\n" + big
     t = smtp(b"MAIL FROM:<a@b> SIZE=1001\r\n", cfg(databytes=1000))
     assert t.out == GREET + b"250 ok\r\n"
+
+
+def test_no_limit_on_command_length():
+    """§1.2: lines have no length limit (here 4 MB fed in 1 KB reads, as the driver reads)."""
+    conn = SmtpConnection(CONFIG)
+    list(conn.effects())
+    conn.receive_data(b"NOOP ")
+    for _ in range(4096):
+        conn.receive_data(b"x" * 1024)
+    conn.receive_data(b"\r\nVRFY " + b"y" * 100000 + b"\r\n")
+    assert [e.data for e in conn.effects()] == [b"250 ok\r\n",
+                                                b"252 send some mail, i'll try my best\r\n"]
