@@ -322,9 +322,9 @@ def _fork_queue(msg_r: int, env_r: int, err_w: int, parent_fds) -> int:
 
 def _queue_imports() -> None:
     """qmail.queue and what it imports lazily."""
+    import pwd  # noqa: F401
     import qmail.queue  # noqa: F401
     import qmail.queuefs  # noqa: F401
-    import qmail.users  # noqa: F401
 
 
 def prepare() -> None:
