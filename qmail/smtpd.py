@@ -185,7 +185,6 @@ class QueueRunner:
     def __init__(self, environ) -> None:
         self.environ = environ
         self.pid = 0
-        self._fds: list[int] = []
         self._msg = self._env = self._err = -1
         self._buf = bytearray()
         self.flagerr = False
