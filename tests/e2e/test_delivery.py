@@ -109,6 +109,7 @@ def test_remote_permanent_refusal_bounces_to_the_sender(home, qmail, smtp_server
             b"Return-Path: <joe@mx.example.org>\n") in bounce
 
 
+@pytest.mark.slow
 def test_queuelifetime_turns_a_deferral_into_a_bounce(home, qmail):
     joe = add_user(home, "joe")
     (home / "control" / "smtproutes").write_bytes(b":127.0.0.1:9\n")     # nothing listens

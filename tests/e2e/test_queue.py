@@ -250,3 +250,48 @@ def test_qmail_install_lays_out_qmails_tree(home):
     if os.getuid() == 0:
         assert b"qmail-install: warning: no such accounts, using uid 0: " in r.stderr or \
             r.stderr == b""
+
+
+def _children_of(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat", "rb").read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == pid and stat[0] != b"Z":
+                found.append(int(entry))
+    return found
+
+
+def test_qmail_queued_drops_the_message_of_a_caller_that_died(home, queued):
+    """The caller was killed while its message was being read: nobody was told the message
+    was accepted, so the worker does not link it into todo/ and removes its files."""
+    skip_unless_can_run_as(NOBODY)
+    envfile = home.parent / "env"
+    envfile.write_bytes(ENVELOPE)
+    with open(envfile, "rb") as ef:
+        proc = subprocess.Popen([ours("qmail-queue")], stdin=subprocess.PIPE, stdout=ef,
+                                env=dict(os.environ, QMAILHOME=str(home)), user=NOBODY,
+                                group=NOBODY, extra_groups=[])
+    try:
+        proc.stdin.write(b"Subject: half\n\nfirst half\n")
+        proc.stdin.flush()
+        deadline = time.monotonic() + 10
+        while not _children_of(queued.pid):              # the worker has the fds
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        proc.kill()
+        proc.wait()
+        proc.stdin.write(b"second half\n")               # the worker still reads it
+        proc.stdin.close()
+        while _children_of(queued.pid):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert visible_messages(home) == {}
+    assert queue_leftovers(home) == []
