@@ -7,9 +7,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: venv run demo test bench clean
+.PHONY: venv bytecode run demo test bench clean
 
-venv: $(VENV)/.installed
+# Per-connection programs start a fresh interpreter: with PYTHONDONTWRITEBYTECODE set (as on
+# some machines) nothing would ever cache their bytecode, so compile it up front (quick when current).
+venv: $(VENV)/.installed bytecode
+
+bytecode: $(VENV)/.installed
+	$(BIN)/python -m compileall -q rules tcpserver qmail examples
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(SYSPY) -m venv $(VENV)
