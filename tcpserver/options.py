@@ -1,7 +1,8 @@
 """tcpserver's command line: argv -> Options, with djb's getopt (spec/ucspi-tcp.md §1.1, §1.2). Pure.
 
 djb getopt: single-letter options, clustering (`-vX`), arguments attached (`-c5`) or separate
-(`-c 5`); parsing stops at the first non-option, at `-` alone (kept) and at `--` (dropped).
+(`-c 5`); parsing stops at the first non-option, at `-` alone (kept) and at `--` (dropped; so is any
+argument starting `--`, such as `--1`).
 Numbers are "leading decimal digits, default 0" (scan_ulong), never an error.
 """
 from collections import namedtuple
@@ -76,7 +77,7 @@ def getopt(argv: Sequence[bytes], optstring: bytes = OPTSTRING):
         arg = argv[i]
         if arg[:1] != b"-" or arg == b"-":
             break
-        if arg == b"--":
+        if arg[:2] == b"--":      # djb's getopt: any argument starting `--` ends the options
             i += 1
             break
         pos = 1

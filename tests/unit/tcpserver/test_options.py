@@ -42,6 +42,8 @@ def test_parsing_stops_at_first_non_option_and_double_dash():
     assert o.port == b"-v"
     o = parse(b"--", b"-", b"0", b"x")
     assert o.host == b"-"
+    o = parse(b"--v", b"-v", b"0", b"x")        # `--anything` ends the options too
+    assert o.host == b"-v" and o.verbosity == 1
 
 
 def test_host_zero_and_empty_mean_any():
