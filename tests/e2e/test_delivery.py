@@ -219,3 +219,28 @@ def test_kill_9_of_qmail_send_and_qmail_local_during_500_deliveries(home):
     assert kills["qmail-send"] >= 1 and kills["qmail-local"] >= 1, kills
     print("kills:", kills, "duplicates:", sum(c - 1 for c in counts.values()))
     assert not list((joe / "Maildir" / "new").glob(".*"))
+
+
+def test_smtp_in_to_maildir(home, qmail, tcpserver_factory):
+    """The whole path: an SMTP client -> tcpserver + qmail-smtpd -> qmail-queue -> qmail-send
+    -> qmail-lspawn -> qmail-local -> Maildir, byte for byte."""
+    import smtplib
+    from support import ours
+    joe = add_user(home, "joe")
+    qmail.started()
+    env = dict(os.environ, QMAILHOME=str(home))
+    body = b"Subject: via SMTP\r\n\r\n.dot-stuffed line\r\nlast line\r\n"
+    with tcpserver_factory(["-H", "-R", "-l", "mx.example.org"], [ours("qmail-smtpd")],
+                           env=env) as server:
+        with smtplib.SMTP("127.0.0.1", server.port, timeout=30) as client:
+            client.helo("client.example")
+            client.sendmail("ann@example.com", ["joe@mx.example.org"], body)
+    qmail.wait_log(r"^end msg \d+$")
+    [delivered] = maildir_messages(joe / "Maildir")
+    lines = delivered.split(b"\n")
+    assert lines[:2] == [b"Return-Path: <ann@example.com>", b"Delivered-To: joe@mx.example.org"]
+    assert re.fullmatch(rb"Received: \(qmail \d+ invoked (from network|by uid \d+)\); "
+                        rb"\d+ \w{3} \d{4} \d\d:\d\d:\d\d -0000", lines[2]), lines[2]
+    assert lines[3] == b"Received: from unknown (HELO client.example) (127.0.0.1)"
+    assert lines[4].startswith(b"  by mx.example.org with SMTP; ")
+    assert b"\n".join(lines[5:]) == b"Subject: via SMTP\n\n.dot-stuffed line\nlast line\n"
