@@ -7,7 +7,10 @@ Figures (messages per second):
 - delivery: qmail-start started on the 1,000 queued messages until all are in new/ and the
   queue is empty; with qmail-local run in-process by qmail-lspawn (the default for ours) and,
   for comparison, exec'd (bin/qmail-local a copy of the console script, as for a foreign one);
-- end to end: 1,000 / (queue-in time + delivery time).
+- end to end: 1,000 / (queue-in time + delivery time);
+- SMTP in to Maildir: SMTP_MESSAGES messages (default 300) sent by 4 concurrent clients, one
+  connection per message, through our tcpserver + qmail-smtpd (which runs our qmail-queue)
+  while qmail-send runs, until all are in new/.
 Ceiling of the same run: connections per second through Debian's C tcpserver running /bin/true
 (10 concurrent clients), i.e. what one process per event costs here without Python.
 Needs root (deliveries run as uid 65534). python -m bench delivery   (DELIVERY_BENCH_MESSAGES)
@@ -23,6 +26,7 @@ import time
 from pathlib import Path
 
 MESSAGES = int(os.environ.get("DELIVERY_BENCH_MESSAGES", "1000"))
+SMTP_MESSAGES = int(os.environ.get("DELIVERY_BENCH_SMTP_MESSAGES", "300"))
 NOBODY = 65534
 BIN = Path(sys.executable).parent
 
@@ -90,6 +94,61 @@ def deliver(home: Path, joe: Path, env: dict, count: int) -> float:
             log.close()
 
 
+def smtp_in(count: int, clients: int = 4) -> float:
+    """Seconds from the first SMTP connection until COUNT messages are in the Maildir."""
+    import smtplib
+    base = Path(tempfile.mkdtemp(prefix="pyqmail-bench-", dir="/tmp"))
+    try:
+        base.chmod(0o755)
+        home, joe, env = setup(base)
+        log = open(base / "send.log", "ab")
+        send = subprocess.Popen([str(BIN / "qmail-start"), "./Maildir/"], stdout=log,
+                                stderr=log, env=env, start_new_session=True)
+        server = subprocess.Popen([str(BIN / "tcpserver"), "-1", "-H", "-R", "-l",
+                                   "mx.example.org", "-c", "40", "127.0.0.1", "0",
+                                   str(BIN / "qmail-smtpd")], stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+        try:
+            port = int(server.stdout.readline())
+            errors = []
+
+            def client(k: int) -> None:
+                try:
+                    for i in range(k, count, clients):
+                        with smtplib.SMTP("127.0.0.1", port, timeout=60) as c:
+                            c.sendmail("a@example.org", ["joe@mx.example.org"],
+                                       message(i).replace(b"\n", b"\r\n"))
+                except Exception as e:          # reported below, not swallowed
+                    errors.append(e)
+            threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+            started = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            if errors:
+                raise RuntimeError(f"SMTP client failed: {errors[0]!r}")
+            deadline = time.monotonic() + 600
+            while len(os.listdir(joe / "Maildir" / "new")) < count:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("SMTP messages not delivered in time")
+                time.sleep(0.01)
+            return time.perf_counter() - started
+        finally:
+            for proc in (server, send):
+                proc.terminate()
+                try:
+                    proc.wait(20)
+                finally:
+                    try:
+                        os.killpg(proc.pid, 9)
+                    except ProcessLookupError:
+                        pass
+            log.close()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def tcpserver_ceiling(seconds: float = 3.0, clients: int = 10) -> float | None:
     tcpserver = shutil.which("tcpserver", path="/usr/bin")
     if not tcpserver:
@@ -145,6 +204,7 @@ def main() -> int:
         return 0
     t_in, t_out = run(MESSAGES, exec_local=False)
     _x_in, t_exec = run(MESSAGES, exec_local=True)
+    t_smtp = smtp_in(SMTP_MESSAGES)
     ceiling = tcpserver_ceiling()
     n = MESSAGES
     print(f"messages: {n} local, {len(message(0))} bytes each")
@@ -152,11 +212,14 @@ def main() -> int:
     print(f"delivery, qmail-local in-process (default): {n / t_out:8.1f} msg/s")
     print(f"delivery, qmail-local exec'd:               {n / t_exec:8.1f} msg/s")
     print(f"end to end (queue-in + delivery):           {n / (t_in + t_out):8.1f} msg/s")
+    print(f"SMTP in to Maildir ({SMTP_MESSAGES} msgs, 4 clients):   "
+          f"{SMTP_MESSAGES / t_smtp:8.1f} msg/s")
     if ceiling:
         print(f"ceiling: C tcpserver + /bin/true:           {ceiling:8.1f} conn/s")
         print(f"ratios to the ceiling: queue-in {n / t_in / ceiling:.3f}, delivery "
               f"{n / t_out / ceiling:.3f} (exec'd {n / t_exec / ceiling:.3f}), end to end "
-              f"{n / (t_in + t_out) / ceiling:.3f}")
+              f"{n / (t_in + t_out) / ceiling:.3f}, SMTP in to Maildir "
+              f"{SMTP_MESSAGES / t_smtp / ceiling:.3f}")
     print(f"in-process / exec'd qmail-local delivery: {t_exec / t_out:.2f}x")
     return 0
 
