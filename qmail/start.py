@@ -68,13 +68,11 @@ def main(argv=None) -> int:
 
 def _place(targets: dict[int, int]) -> None:
     """Put each source fd at its target number, whatever the overlaps."""
-    moved = {t: os.dup(s) for t, s in targets.items()}
+    import fcntl
+    moved = {t: fcntl.fcntl(s, fcntl.F_DUPFD, 256) for t, s in targets.items()}   # out of the way
     for t, s in moved.items():
         os.dup2(s, t)
-    for s in moved.values():
-        if s not in targets:
-            os.close(s)
-    os.closerange(max(targets) + 1, 1024)
+    os.closerange(max(targets) + 1, 1 << 16)
 
 
 def _spawn_with(argv: list[str], fds: dict[int, int], uid: int | None,
