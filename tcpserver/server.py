@@ -129,6 +129,9 @@ class Server:
         if self.verbose:
             write2(status_line(0, self.o.limit))
         self._title()
+        listening = select.poll()
+        listening.register(self.listener.fileno(), select.POLLIN)
+        listener_fd = self.listener.fileno()
         while True:
             if self.pending:
                 self.reap()
@@ -136,26 +139,20 @@ class Server:
                 wake.poll()
                 self._drain()
                 continue
+            ready = both.poll()              # a client, or a signal (SIGCHLD, SIGTERM)
+            if len(ready) > 1 or ready[0][0] != listener_fd:
+                self._drain()
+                if not any(fd == listener_fd for fd, _ in ready):
+                    continue
             try:
                 fd, addr = accept()
-            except BlockingIOError:
-                both.poll()
-                self._drain()
-                continue
             except OSError:
                 continue                     # as the C: an accept error is retried
-            if self.jobs is None or self.in_flight or self.slots.children + 1 >= self.o.limit:
-                self.connection(fd, addr)
-                continue
-            # Nothing being spawned: if nobody else is waiting either, this thread starts
-            # the program itself (no hand-over to a spawner thread: one client at a time).
-            try:
-                following = accept()
-            except OSError:
-                following = None
-            self.connection(fd, addr, direct=following is None)
-            if following is not None:
-                self.connection(*following)
+            # Nothing being spawned and nobody else waiting: this thread starts the program
+            # itself (no hand-over to a spawner thread for a lone client).
+            direct = (self.jobs is not None and not self.in_flight
+                      and not listening.poll(0))
+            self.connection(fd, addr, direct)
 
     def _accept_pair(self):
         conn, addr = self.listener.accept()
@@ -166,8 +163,7 @@ class Server:
 
     def _drain(self) -> None:
         try:
-            while os.read(self._wake_r, 512):
-                pass
+            os.read(self._wake_r, 4096)      # more left: poll says so again
         except OSError:
             pass
 
@@ -176,11 +172,11 @@ class Server:
         with self.lock:
             while True:
                 try:
-                    if self.jobs is not None:       # look before reaping (see __init__)
+                    if self.in_flight:              # look before reaping (see __init__)
                         info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
                         if info is None:
                             break
-                        if info.si_pid not in self.known and self.in_flight:
+                        if info.si_pid not in self.known:
                             self.skipped = True     # a thread will set pending again
                             break
                         pid, status = os.waitpid(info.si_pid, os.WNOHANG)
