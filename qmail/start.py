@@ -7,13 +7,15 @@ given, LOGGER ARGS (qmaill, group nofiles) reading the log on its fd 0; without 
 log goes to qmail-start's fd 1. Also starts qmail-queued (qmailq; docs/queue.md) with
 `-w`, so that it ends when qmail-send does. All of them share group qmail. Programs are found
 through $PATH, else in this installation. The environment reaches qmail-local and the users'
-programs. A missing account is replaced by the current user. qmail-start then becomes
+programs. A missing account is replaced by the current user, with a warning on stderr
+(`qmail-start: warning: no such accounts, using uid N: ...`). qmail-start then becomes
 qmail-send. Exit 111 if anything cannot be started.
 """
 import os
 import shutil
 import sys
 
+from qmail.die import write_all
 from qmail.users import account, gid_of
 
 
@@ -36,8 +38,12 @@ def main(argv=None) -> int:
     try:
         os.chdir("/")
         os.umask(0o077)
-        qmaill, qmailq = account("qmaill").uid, account("qmailq").uid
-        qmailr, qmails = account("qmailr").uid, account("qmails").uid
+        accounts = {name: account(name) for name in ("qmaill", "qmailq", "qmailr", "qmails")}
+        missing = [name for name, acct in accounts.items() if not acct.exists]
+        if missing:
+            write_all(2, b"qmail-start: warning: no such accounts, using uid %d: %s\n"
+                      % (os.getuid(), " ".join(missing).encode()))
+        qmaill, qmailq, qmailr, qmails = (accounts[name].uid for name in accounts)
         gidn, gidq = gid_of("nofiles"), gid_of("qmail")
         _prot(None, gidq)
         args = argv[1:]

@@ -163,9 +163,9 @@ class MailSystem:
         self.proc = None
 
     def start(self) -> "MailSystem":
-        with open(self.logpath, "ab") as log:
+        with open(self.logpath, "ab") as log, open(self.logpath.with_suffix(".err"), "ab") as err:
             self.proc = subprocess.Popen([ours("qmail-start"), "./Maildir/"], stdout=log,
-                                         stderr=log, stdin=subprocess.DEVNULL, env=self.env,
+                                         stderr=err, stdin=subprocess.DEVNULL, env=self.env,
                                          start_new_session=True)
         return self
 

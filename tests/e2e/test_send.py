@@ -319,3 +319,23 @@ def test_a_slow_delivery_does_not_hold_back_the_others(home, qmail):
     assert time.monotonic() - started < 2, log
     assert not re.search(r"^delivery 2:", log, re.M), log
     qmail.wait_log(r"^delivery 2: success: did 0\+0\+1/$", timeout=20)
+
+
+def test_qmail_start_says_which_accounts_it_replaced(home, qmail):
+    import pwd
+    missing = [n for n in ("qmaill", "qmailq", "qmailr", "qmails") if not _exists(pwd, n)]
+    qmail.started()
+    err = qmail.logpath.with_suffix(".err").read_bytes()
+    if missing:
+        assert err == b"qmail-start: warning: no such accounts, using uid %d: %s\n" % (
+            os.getuid(), " ".join(missing).encode())
+    else:
+        assert err == b""
+
+
+def _exists(pwd, name):
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
