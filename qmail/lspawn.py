@@ -106,8 +106,11 @@ def main(argv=None) -> int:
     home = os.path.abspath(qmail_home())
     spawnlib.start(home)
     program, inprocess = local_program(home)
+    # imported once here, not in every forked delivery
+    import cdblib  # noqa: F401
+    import qmail.users  # noqa: F401
     if inprocess:
-        from qmail import local as _preload  # noqa: F401  (imported once, before forking)
+        from qmail import local as _preload  # noqa: F401
 
     def spawn(fdmess, fdout, sender, recip, at):
         pid = os.fork()
