@@ -140,7 +140,7 @@ class Server:
                 self._drain()
                 continue
             ready = both.poll()              # a client, or a signal (SIGCHLD, SIGTERM)
-            if len(ready) > 1 or ready[0][0] != listener_fd:
+            if len(ready) != 1 or ready[0][0] != listener_fd:
                 self._drain()
                 if not any(fd == listener_fd for fd, _ in ready):
                     continue
