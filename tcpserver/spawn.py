@@ -9,6 +9,11 @@ Two ways, one observable result:
   `/bin:/usr/bin`, an empty entry meaning `.`), continuing past ENOENT, EACCES, EPERM and
   EISDIR and reporting the last of those, with the environment given as a list of entries
   (so duplicates and `=value` entries reach the program as the C passes them).
+
+Known differences from the C, both invisible to ordinary programs: a SIGXFSZ that tcpserver's
+own parent left ignored is default in the program (Python ignores it at start-up before any
+of our code runs, so the inherited disposition cannot be known); and glibc's posix_spawn
+leaves its two internal signals (32, 33) ignored, which glibc resets when it uses them.
 """
 import errno
 import os

@@ -478,3 +478,40 @@ def test_command_lines_like_getopt(words, rest):
     c = run_once(c_tcpserver(), args, env=env)
     py = run_once(ours("tcpserver"), args, env=env)
     assert py == c, args
+
+
+RAW_EXEC = r"""
+import ctypes, signal, sys
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)    # as a shell would start tcpserver (an ignored
+signal.signal(signal.SIGXFSZ, signal.SIG_DFL)    # SIGXFSZ is kept by the C: see spawn.py)
+libc = ctypes.CDLL(None)
+args = [a.encode() for a in sys.argv[1:]]
+sep = args.index(b"--env")
+argv, envp = args[:sep], args[sep + 1:]
+libc.execve(argv[0], (ctypes.c_char_p * (len(argv) + 1))(*argv, None),
+            (ctypes.c_char_p * (len(envp) + 1))(*envp, None))
+sys.exit(111)
+"""
+
+
+@pytest.mark.parametrize("rules", [False, True])
+def test_raw_environment_entries(tmp_path, probe, rules):
+    # duplicates, an entry without `=`, an empty name: passed on as the C passes them
+    envp = ["PATH=/usr/bin:/bin", "A=1", "PROTO=x", "A=2", "NOEQUALS", "=empty-name",
+            "TCPREMOTEIP=old", "Z=z"]
+    options = ["-v", "-H", "-R", "-l0"]
+    if rules:
+        options += ["-x", make_rules(tmp_path, b':allow,A="rule",B="b"\n')]
+    outs = []
+    for binary in (c_tcpserver(), ours("tcpserver")):
+        proc = subprocess.Popen([sys.executable, "-c", RAW_EXEC, binary, "-1", *options,
+                                 "127.0.0.1", "0", probe, "--env", *envp],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        try:
+            port = int(proc.stdout.readline())
+            outs.append(normalise(talk(port, "127.0.0.2"), port))
+        finally:
+            stop(proc)
+    assert outs[1].decode() == outs[0].decode()
+    assert b"env NOEQUALS\n" in outs[0] and b"env =empty-name\n" in outs[0]
