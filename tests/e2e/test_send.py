@@ -339,3 +339,22 @@ def _exists(pwd, name):
         return True
     except KeyError:
         return False
+
+
+def test_message_without_recipients_just_ends(home, qmail):
+    assert run_queue(home, MESSAGE, b"Fann@example.com\0\0").returncode == 0
+    qmail.start()
+    log = qmail.wait_log(r"^end msg \d+$")
+    assert "starting delivery" not in log
+    wait_for(lambda: queue_is_empty(home), what="the queue to empty")
+
+
+def test_recipient_without_host_gets_envnoathost(home, qmail):
+    joe = add_user(home, "joe")
+    (home / "control" / "envnoathost").write_bytes(b"mx.example.org\n")
+    (home / "control" / "me").write_bytes(b"elsewhere.example\n")
+    assert run_queue(home, MESSAGE, envelope(b"", b"joe")).returncode == 0
+    qmail.start()
+    log = qmail.wait_log(r"^end msg \d+$")
+    assert re.search(r"^starting delivery 1: msg \d+ to local joe@mx.example.org$", log, re.M)
+    assert len(maildir_messages(joe / "Maildir")) == 1
