@@ -20,7 +20,8 @@ Privilege. The C qmail-queue is setuid qmailq so that anyone can queue mail whil
 qmailq can write queue/. Python cannot run setuid scripts, so qmail-queue works in one of
 two ways, chosen at every run:
 - direct: the caller may write queue/pid (it is qmailq, or root, or the queue belongs to
-  the caller as in a test's scratch $QMAILHOME): it writes the queue itself;
+  the caller as in a test's scratch $QMAILHOME): it writes the queue itself; root first
+  takes the uid and gid of queue/'s owner, so the files belong to qmailq as with the C;
 - through qmail-queued: otherwise it connects to the Unix socket $QMAILHOME/queued/socket,
   passes its fds 0 and 1 there (SCM_RIGHTS) and exits with the one-byte status it gets back.
   qmail-queued (qmail/queued.py, started by qmail-start as qmailq) forks a worker per
@@ -334,6 +335,20 @@ def _alarm(signum, frame) -> None:
     os._exit(EXIT_TIMEOUT)     # thou shalt not clean up here (qmail-queue.c)
 
 
+def _become_queue_owner() -> None:
+    """Root writing the queue directly takes the queue owner's uid and gid first, as the
+    setuid C program runs as qmailq: messages must belong to qmailq (qmail-lspawn and
+    qmail-rspawn refuse others). The real uid recorded in intd/N was read before."""
+    if os.geteuid() != 0:
+        return
+    st = os.stat(".")
+    if st.st_uid == 0:
+        return
+    os.setgroups([])
+    os.setgid(st.st_gid)
+    os.setuid(st.st_uid)
+
+
 def _can_write_queue() -> bool:
     return os.access("pid", os.W_OK | os.X_OK) and os.access("mess", os.X_OK)
 
@@ -360,7 +375,9 @@ def main(argv=None) -> int:
                 return via_daemon(os.path.join("..", SOCKET))
             return EXIT_PID
         uid, pid, now = os.getuid(), os.getpid(), time.time()
-        return enqueue(0, 1, uid, pid, now, _how(uid), _Crash(os.environ))
+        how = _how(uid)
+        _become_queue_owner()
+        return enqueue(0, 1, uid, pid, now, how, _Crash(os.environ))
     except MemoryError:
         return EXIT_NOMEM
     except Exception:

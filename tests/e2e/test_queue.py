@@ -295,3 +295,20 @@ def test_qmail_queued_drops_the_message_of_a_caller_that_died(home, queued):
             proc.wait()
     assert visible_messages(home) == {}
     assert queue_leftovers(home) == []
+
+
+def test_root_writes_as_the_queue_owner(home):
+    """Like the setuid C program: the files belong to the queue's owner (qmailq), the real
+    uid of the caller is recorded."""
+    if os.getuid() != 0:
+        pytest.skip("needs root")
+    for path in [home / "queue", *(home / "queue").rglob("*")]:
+        os.lchown(path, NOBODY, NOBODY)
+    r = run_queue(home, MESSAGE, ENVELOPE)
+    assert r.returncode == 0
+    [(n, (mess, todo))] = visible_messages(home).items()
+    assert RECEIVED.match(mess).group(2) == b"by uid 0"
+    assert todo.startswith(b"u0\0")
+    for path in (f"mess/{n % SPLIT}/{n}", f"intd/{n}", f"todo/{n}"):
+        st = os.stat(home / "queue" / path)
+        assert (st.st_uid, st.st_gid) == (NOBODY, NOBODY), path
