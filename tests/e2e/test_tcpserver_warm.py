@@ -146,3 +146,30 @@ def test_warm_after_lookups_in_the_forked_child(tmp_path):
     assert b"TCPREMOTEHOST=client.example\n" in outs[0]
     assert b"TCPLOCALHOST=local.example\n" in outs[1] and b"TCPREMOTEHOST" not in outs[1]
     assert b"ok <PID> local.example:127.0.0.1:<LPORT> client.example:127.0.0.5::<PORT>" in log
+
+
+def test_warm_sessions_under_the_limit(tmp_path):
+    import threading
+    home = tmp_path / "qmail"
+    (home / "control").mkdir(parents=True)
+    (home / "control" / "me").write_text("mail.example.com\n")
+    env = dict(BASE, QMAILHOME=str(home))
+    session = b"HELO x\r\nNOOP\r\nQUIT\r\n"
+    expected = b"220 mail.example.com ESMTP\r\n250 mail.example.com\r\n250 ok\r\n221 mail.example.com\r\n"
+    with server(["-v", "-c3", "-H", "-R", "-l0"], [ours("qmail-smtpd")], tmp_path, env,
+                True) as (port, log):
+        results = []
+
+        def client(n):
+            results.append(talk(port, f"127.0.0.{n % 5 + 1}", session))
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        text = wait_ends(log, 12)
+    assert results == [expected] * 12
+    counts = [int(c) for c in re.findall(rb"status: (\d+)/3", text)]
+    assert max(counts) == 3 and counts[-1] == 0
+    assert text.count(b"status 0\n") == 12
