@@ -358,3 +358,24 @@ def test_recipient_without_host_gets_envnoathost(home, qmail):
     log = qmail.wait_log(r"^end msg \d+$")
     assert re.search(r"^starting delivery 1: msg \d+ to local joe@mx.example.org$", log, re.M)
     assert len(maildir_messages(joe / "Maildir")) == 1
+
+
+def test_spawners_accept_only_messages_owned_by_the_queue_owner(home, qmail):
+    """With the queue owned by another uid (standing in for qmailq), qmail-queue run as root
+    writes files of that owner and they are delivered; a mess file of another owner is
+    refused, as qmail-lspawn refuses one not owned by qmailq."""
+    joe = add_user(home, "joe")
+    for path in [home / "queue", *(home / "queue").rglob("*")]:
+        os.lchown(path, NOBODY, NOBODY)
+    assert run_queue(home, MESSAGE, envelope(b"", b"joe@mx.example.org")).returncode == 0
+    assert run_queue(home, b"Subject: other\n\n", envelope(b"", b"joe@mx.example.org")
+                     ).returncode == 0
+    [other] = [p for p in (home / "queue" / "mess").rglob("*")
+               if p.is_file() and b"Subject: other" in p.read_bytes()]
+    os.chown(other, 0, 0)
+    qmail.start()
+    log = qmail.wait_log(r"^delivery \d+: deferral: Sorry, message has wrong owner. "
+                         r"\(#4.3.5\)/$")
+    qmail.wait_log(r"^end msg \d+$")
+    [delivered] = maildir_messages(joe / "Maildir")
+    assert delivered.endswith(MESSAGE)
