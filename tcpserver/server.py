@@ -378,7 +378,6 @@ class Server:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         except ValueError:      # forked by a spawner thread: then its wake-up pipe is closed
             pass
-
         for extra in (self._wake_r, self._wake_w):
             os.close(extra)
         self.listener.close()
