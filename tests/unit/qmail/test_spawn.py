@@ -1,6 +1,7 @@
 """The qmail-send <-> spawner protocol (qmail/spawn.py) as transcripts, whole and bytewise,
 and qmail-lspawn's and qmail-rspawn's reports (spec/qmail.md §9.4)."""
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from qmail import spawn
 from qmail.spawn import Command, CommandReader, ReportReader
@@ -108,3 +109,31 @@ def test_truncate():
     cut = spawn.truncate(b"x" * 3001, 3000)
     assert cut == b"x" * (3000 - len(spawn.TRUNCMESS) - 3) + spawn.TRUNCMESS
     assert spawn.truncate(b"x" * 5000, 0) == b"x" * 5000      # qmail-rspawn: no cut
+
+
+
+_field = st.binary(max_size=12).map(lambda b: b.replace(b"\0", b""))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 255), _field, _field, _field), max_size=5),
+       st.integers(min_value=1, max_value=9))
+def test_commands_survive_any_chunking(commands, size):
+    data = b"".join(spawn.command(*c) for c in commands)
+    reader = CommandReader()
+    got = []
+    for i in range(0, len(data), size):
+        got += reader.feed(data[i:i + size])
+    assert got == [Command(*c) for c in commands]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 255), st.sampled_from([b"K", b"Z", b"D"]), _field),
+                max_size=5), st.integers(min_value=1, max_value=9))
+def test_reports_survive_any_chunking(reports, size):
+    data = b"".join(bytes([n]) + letter + text + b"\0" for n, letter, text in reports)
+    reader = ReportReader()
+    got = []
+    for i in range(0, len(data), size):
+        got += reader.feed(data[i:i + size])
+    assert got == [(n, letter + text) for n, letter, text in reports]
