@@ -379,3 +379,27 @@ def test_spawners_accept_only_messages_owned_by_the_queue_owner(home, qmail):
     qmail.wait_log(r"^end msg \d+$")
     [delivered] = maildir_messages(joe / "Maildir")
     assert delivered.endswith(MESSAGE)
+
+
+@pytest.mark.parametrize("breakage,alert", [
+    ("nomutex", b"alert: cannot start: unable to open mutex\n"),
+    ("nospawn", b"alert: cannot start: hath the daemon spawn no fire?\n"),
+    ("noqueue", b"alert: cannot start: unable to switch to queue directory\n"),
+    ("nohome", b"alert: cannot start: unable to switch to home directory\n"),
+])
+def test_qmail_send_start_up_alerts(home, breakage, alert):
+    """qmail-send alone, its fds wired by the shell: 0 the log, 2 and 4 (the spawners'
+    reports) at end of file."""
+    env = dict(os.environ, QMAILHOME=str(home))
+    if breakage == "nomutex":
+        (home / "queue" / "lock" / "sendmutex").unlink()
+    elif breakage == "noqueue":
+        os.rename(home / "queue", home / "queue.away")
+    elif breakage == "nohome":
+        env["QMAILHOME"] = str(home / "nonexistent")
+    log = home.parent / "alert.log"
+    r = subprocess.run(["/bin/sh", "-c", 'exec "$0" 0>"$1" 1>/dev/null 2</dev/null 3>/dev/null '
+                        '4</dev/null 5>/dev/null 6</dev/null', ours("qmail-send"), str(log)],
+                       env=env, timeout=30)
+    assert r.returncode == 111
+    assert log.read_bytes() == alert
