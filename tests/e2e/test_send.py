@@ -403,3 +403,23 @@ def test_qmail_send_start_up_alerts(home, breakage, alert):
                        env=env, timeout=30)
     assert r.returncode == 111
     assert log.read_bytes() == alert
+
+
+def test_forwarding_by_an_unprivileged_user_goes_through_qmail_queued(home, qmail):
+    """joe's .qmail forwards: qmail-local, running as joe's uid, runs qmail-queue, which may
+    not write the queue and hands the message to the qmail-queued that qmail-start started."""
+    from queue_support import skip_unless_can_run_as
+    skip_unless_can_run_as(NOBODY)
+    joe = add_user(home, "joe")
+    ann = add_user(home, "ann")
+    (joe / ".qmail").write_bytes(b"&ann@mx.example.org\n")
+    os.chown(joe / ".qmail", NOBODY, NOBODY)
+    assert run_queue(home, MESSAGE, envelope(b"x@example.com", b"joe@mx.example.org")
+                     ).returncode == 0
+    qmail.start()
+    log = qmail.wait_log(r"^end msg \d+$", count=2)
+    assert re.search(r"^delivery 1: success: did 0\+1\+0/qp \d+/$", log, re.M), log
+    [forwarded] = maildir_messages(ann / "Maildir")
+    assert b"\nDelivered-To: joe@mx.example.org\n" in forwarded
+    assert re.search(rb"Received: \(qmail \d+ invoked by uid %d\)" % NOBODY, forwarded)
+    assert maildir_messages(joe / "Maildir") == []
