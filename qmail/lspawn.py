@@ -82,8 +82,10 @@ def child(home: str, program: str, inprocess: bool, aliasempty: bytes, fdmess: i
         sys.argv = ["qmail-local"] + [os.fsdecode(a) for a in args]
         try:
             return qmail_local.main([os.fsdecode(a) for a in args])
-        except BaseException:               # a crash of qmail-local: temporary, like a signal
-            return 111
+        except BaseException:
+            # a bug in qmail-local: die by a signal, so that the report is qmail's
+            # "Zqmail-local crashed." (a temporary failure), not a bounce
+            os.kill(os.getpid(), signal.SIGKILL)
     try:
         os.execv(program, [program.encode()] + args)
     except OSError as e:
