@@ -16,7 +16,8 @@ Where each per-connection step runs (spec §1.6 puts them all in a forked child)
   slow answer delays only its own connection;
 - the program is one of our console scripts (spawn.warm_handler): a forked child runs it
   without exec.
-The log lines are the same either way; only the moment some of them are written differs.
+The log lines are the same either way; only the moment some of them are written differs
+(with posix_spawn, -v's `pid`/`ok` follow the exec: see run()).
 """
 import errno
 import os
@@ -111,7 +112,13 @@ class Server:
     # ------------------------------------------------------------------ the accept loop
 
     def run(self) -> None:
-        if self.spawner is not None:
+        if self.spawner is not None and not self.verbose:
+            # Spawner threads only without -v. With -v the `pid`/`ok` lines are written once
+            # posix_spawn has returned, i.e. after the exec: a program that writes to fd 2 at
+            # once can come first (the C child logs before its exec). Measured with a shell
+            # that writes one line: 30% came first from threads (the GIL comes back late),
+            # 10% from the loop itself, so with -v the loop spawns. Our own handlers (warm),
+            # denials and drops are logged by a forked child first, in the C order.
             sys.setswitchinterval(0.001)     # a spawner thread gets the GIL soon after exec
             self.jobs = queue.SimpleQueue()
             for _ in range(SPAWNER_THREADS):
@@ -254,12 +261,12 @@ class Server:
             if self.fast:
                 outcome = self.prepare(fd, ip, port)
                 if type(outcome) is Verdict and not outcome.deny and self.warm is None:
-                    if self.jobs is not None:
+                    if self.spawner is not None:
                         with self.lock:
                             self.in_flight += 1
                         job = (fd, ip, port, outcome)
                         fd = -1                         # _spawn_job closes it
-                        if direct:
+                        if direct or self.jobs is None:
                             self._spawn_job(*job)
                         else:
                             self.jobs.put(job)
