@@ -312,3 +312,15 @@ def test_root_writes_as_the_queue_owner(home):
     for path in (f"mess/{n % SPLIT}/{n}", f"intd/{n}", f"todo/{n}"):
         st = os.stat(home / "queue" / path)
         assert (st.st_uid, st.st_gid) == (NOBODY, NOBODY), path
+
+
+def test_unprivileged_caller_with_a_stale_socket(home):
+    """qmail-queued is not running but its socket file is left over: exit 63, nothing queued."""
+    import socket
+    skip_unless_can_run_as(NOBODY)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.bind(str(home / "queued" / "socket"))
+    os.chmod(home / "queued" / "socket", 0o666)
+    r = run_queue(home, MESSAGE, ENVELOPE, user=NOBODY)
+    assert r.returncode == 63
+    assert visible_messages(home) == {}
