@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from queue_support import (NOBODY, MailSystem, add_user, envelope, maildir_messages,
+from queue_support import (MailSystem, add_user, envelope, maildir_messages,
                            nothing_to_deliver, queue_many, run_queue, scratch_home,
                            skip_unless_root)
 

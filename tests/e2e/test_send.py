@@ -306,7 +306,7 @@ def test_a_slow_delivery_does_not_hold_back_the_others(home, qmail):
     """Each in-process qmail-local drops the other deliveries' pipes, as exec would: a
     program delivery that takes seconds, started while a quick one runs, does not delay the
     quick one's report."""
-    joe = add_user(home, "joe")
+    add_user(home, "joe")
     slow = add_user(home, "slow")
     (slow / ".qmail").write_bytes(b"|sleep 3\n")
     os.chown(slow / ".qmail", NOBODY, NOBODY)
@@ -374,8 +374,7 @@ def test_spawners_accept_only_messages_owned_by_the_queue_owner(home, qmail):
                if p.is_file() and b"Subject: other" in p.read_bytes()]
     os.chown(other, 0, 0)
     qmail.start()
-    log = qmail.wait_log(r"^delivery \d+: deferral: Sorry, message has wrong owner. "
-                         r"\(#4.3.5\)/$")
+    qmail.wait_log(r"^delivery \d+: deferral: Sorry, message has wrong owner. \(#4.3.5\)/$")
     qmail.wait_log(r"^end msg \d+$")
     [delivered] = maildir_messages(joe / "Maildir")
     assert delivered.endswith(MESSAGE)
