@@ -40,8 +40,8 @@ def build_load(tmp: str) -> str:
 
 
 class Server:
-    def __init__(self, binary: str, program: list[str]) -> None:
-        self.proc = subprocess.Popen([binary, "-1", *OPTIONS, "127.0.0.1", "0", *program],
+    def __init__(self, binary: str, program: list[str], extra: list[str] = ()) -> None:
+        self.proc = subprocess.Popen([binary, "-1", *extra, *OPTIONS, "127.0.0.1", "0", *program],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      start_new_session=True)
         line = self.proc.stdout.readline()
@@ -77,9 +77,10 @@ def cpu_ticks(pid: int) -> int:
     return sum(int(x) for x in fields[11:15])
 
 
-def rate(load: str, binary: str, concurrency: int, seconds: float) -> tuple[float, float]:
+def rate(load: str, binary: str, concurrency: int, seconds: float,
+         extra: list[str] = ()) -> tuple[float, float]:
     """(connections/s, CPU ms per connection of the server and its programs)."""
-    with Server(binary, ["/bin/true"]) as server:
+    with Server(binary, ["/bin/true"], extra) as server:
         subprocess.run([load, str(server.port), "1", "0.2", "8"], capture_output=True)  # warm
         before = cpu_ticks(server.proc.pid)
         out = subprocess.run([load, str(server.port), str(concurrency), str(seconds), "8"],
@@ -170,6 +171,14 @@ def main() -> int:
             print(f"  {concurrency:3d} concurrent: C {c:7.0f}/s  ours {py:7.0f}/s  ratio {ratio:.2f}x"
                   f"   CPU/connection C {c_cpu:.2f} ms, ours {py_cpu:.2f} ms")
         print(f"  worst ratio {worst:.2f}x (target >= 0.90x)")
+        rates = []
+        for concurrency in (1, 8):       # -v, log to /dev/null: see tcpserver/server.py run()
+            c = statistics.median(rate(load, C_TCPSERVER, concurrency, seconds, ["-v"])[0]
+                                  for _ in range(max(rounds // 2, 1)))
+            py = statistics.median(rate(load, ours(), concurrency, seconds, ["-v"])[0]
+                                   for _ in range(max(rounds // 2, 1)))
+            rates.append(f"{concurrency} concurrent {py / c:.2f}x")
+        print(f"  with -v (for information): {', '.join(rates)}")
     c_idle, c_per = memory(C_TCPSERVER)
     py_idle, py_per = memory(ours())
     print(f"  idle RSS: C {c_idle} kB, ours {py_idle} kB ({py_idle / max(c_idle, 1):.1f}x)")
