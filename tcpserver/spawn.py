@@ -1,14 +1,16 @@
 """Starting the program on fds 0/1 (spec/ucspi-tcp.md §1.6 step 10, §1.8).
 
-Two ways, one observable result:
-- spawn(): os.posix_spawnp from the server itself (no fork of the Python process): the socket
-  dup2'ed onto fds 0 and 1, SIGPIPE/SIGXFSZ back to default (Python ignores both, and ignored
-  signals survive exec), an empty signal mask. The program is found through tcpserver's own
-  PATH, as in the C.
+Three ways, one observable result:
+- Spawner.spawn() (spawn() if ctypes is missing): posix_spawnp from the server itself, no
+  fork of the Python process: the socket dup2'ed onto fds 0 and 1, SIGPIPE/SIGXFSZ back to
+  default (Python ignores both, and ignored signals survive exec), an empty signal mask. The
+  program is found through tcpserver's own PATH, as in the C.
 - pathexec(): in a forked child, djb's pathexec_run: execve along tcpserver's PATH (default
   `/bin:/usr/bin`, an empty entry meaning `.`), continuing past ENOENT, EACCES, EPERM and
   EISDIR and reporting the last of those, with the environment given as a list of entries
   (so duplicates and `=value` entries reach the program as the C passes them).
+- WarmHandler.become(): in a forked child, our own console script's main() without exec
+  (below).
 
 Known differences from the C, both invisible to ordinary programs: a SIGXFSZ that tcpserver's
 own parent left ignored is default in the program (Python ignores it at start-up before any
