@@ -7,6 +7,7 @@ ENOENT, EISDIR, EINVAL for a 0-byte file, EPROTO for a lookup that reads past th
 import errno
 import mmap
 import os
+import stat
 import struct
 from collections.abc import Iterable
 
@@ -61,13 +62,16 @@ def open_cdb(path: str | bytes) -> _CdbReader:
     """A reader for PATH; OSError as the C programs see it (ENOENT, EISDIR, EINVAL if empty)."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        size = os.fstat(fd).st_size
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise OSError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        size = info.st_size
         if size == 0:
             raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), path)
         if size > _MMAP_OVER:
             return _CdbReader(mmap.mmap(fd, 0, access=mmap.ACCESS_READ))
         chunks = []
-        while chunk := os.read(fd, 1 << 16):   # a directory raises EISDIR here
+        while chunk := os.read(fd, 1 << 16):
             chunks.append(chunk)
         return _CdbReader(b"".join(chunks))
     finally:
