@@ -57,7 +57,8 @@ def home():
         subprocess.run([support.ours("qmail-newvpw")], env=dict(os.environ, QMAILHOME=str(home)),
                        check=True)
         try:
-            yield home
+            with support.reachable_by(uid, gid):   # vchkpw runs qmail-pop3d as the demo user
+                yield home
         finally:                        # a failed test must not leave its daemons running
             qmailctl(home, "stop", "send", "smtpd", "pop3d")
 
