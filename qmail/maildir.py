@@ -3,6 +3,10 @@
     clean_tmp(now)          unlink tmp/ entries not accessed for 36 hours
     scan(now) -> [Message]  new/ then cur/, mtime strictly before `now`, oldest first
     commit(messages, deleted) -> unlink failures: delete, and move new/X to cur/X:2,
+    prioq_order(keys) -> indexes in the order qmail's prioq (a binary heap) yields them
+
+Times are compared as the C compares them: maildir.c's `time` is a signed long, so an mtime
+before 1970 is listed and sorts first; tmp/ cleaning compares `time > st_atime + 129600`.
 """
 import os
 
@@ -33,7 +37,7 @@ def clean_tmp(now: int) -> None:
             if entry.name.startswith(b"."):
                 continue
             try:
-                if now > int(entry.stat().st_atime) + TMP_AGE:
+                if now > entry.stat()[7] + TMP_AGE:        # st_atime in whole seconds
                     os.unlink(entry.path)
             except OSError:
                 pass
@@ -42,7 +46,8 @@ def clean_tmp(now: int) -> None:
 def scan(now: int) -> list[Message]:
     """Messages whose mtime is strictly before the current second (§6.1 item 4). Entries are
     not checked to be regular files; one that cannot be stat()ed is skipped. OSError when a
-    directory cannot be read."""
+    directory cannot be read. The order is the C's: by mtime through prioq, which puts
+    equal mtimes in an order fixed by readdir()'s (os.scandir() reads with readdir())."""
     found: list[Message] = []
     for subdir in (b"new", b"cur"):
         with os.scandir(subdir) as entries:
@@ -53,12 +58,50 @@ def scan(now: int) -> list[Message]:
                     st = entry.stat()
                 except OSError:
                     continue
-                mtime = int(st.st_mtime)
+                mtime = st[8]                   # st_mtime in whole seconds, as time_t
                 if mtime < now:
                     found.append(Message(entry.path, st.st_size, mtime))
-    # Order among equal mtimes is unspecified in qmail; by name, so sessions agree.
-    found.sort(key=lambda m: (m.mtime, m.path))
-    return found
+    return [found[i] for i in prioq_order([m.mtime for m in found])]
+
+
+def prioq_order(keys: list[int]) -> list[int]:
+    """Indexes of keys, smallest key first, as qmail's prioq_insert()/prioq_delmin() (a
+    binary heap) give them; equal keys come out in the heap's order, not by index (keys
+    5, 5, 5 inserted as 0, 1, 2 come out 0, 2, 1). Distinct keys: a plain sort."""
+    n = len(keys)
+    if len(set(keys)) == n:
+        return sorted(range(n), key=keys.__getitem__)
+    heap: list[int] = []
+    for pos in range(n):                        # prioq_insert: sift up while parent > key
+        dt = keys[pos]
+        heap.append(pos)
+        j = len(heap) - 1
+        while j:
+            i = (j - 1) // 2
+            if keys[heap[i]] <= dt:
+                break
+            heap[j] = heap[i]
+            j = i
+        heap[j] = pos
+    order = []
+    while heap:                                 # prioq_min, prioq_delmin
+        order.append(heap[0])
+        last = len(heap) - 1
+        moved = heap[last]
+        i = 0
+        while True:
+            j = i + i + 2
+            if j > last:
+                break
+            if keys[heap[j - 1]] <= keys[heap[j]]:
+                j -= 1
+            if keys[moved] <= keys[heap[j]]:
+                break
+            heap[i] = heap[j]
+            i = j
+        heap[i] = moved
+        heap.pop()
+    return order
 
 
 def commit(messages: "list[Message]", deleted: "frozenset[int] | set[int]") -> int:

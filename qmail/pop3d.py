@@ -87,10 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         except OSError:
             wire.write(ERR_NOMAILDIR, flush=True)
             return 0
-        now = int(time.time())
-        maildir.clean_tmp(now)
+        maildir.clean_tmp(int(time.time()))
         try:
-            messages = maildir.scan(now)
+            messages = maildir.scan(int(time.time()))      # now() again, as maildir_scan()
         except OSError:
             wire.write(ERR_SCAN, flush=True)
             return 0

@@ -45,8 +45,12 @@ class Drop:
         self.chown(home)
         return home / "Maildir"
 
-    def deliver(self, maildir: Path, data: bytes, mtime: int = OLD) -> str:
+    def deliver(self, maildir: Path, data: bytes, mtime: int | None = None) -> str:
+        """A message in new/; by default one second after the previous one, so the listing
+        order is the delivery order (equal mtimes come in prioq's order over readdir's)."""
         self.serial += 1
+        if mtime is None:
+            mtime = OLD - 10_000 + self.serial
         name = f"{mtime}.{self.serial}.{HOST}"
         path = maildir / "new" / name
         path.write_bytes(data)
@@ -325,10 +329,10 @@ def test_second_login_racing_the_first(drop, tmp_path):
 
 def test_ten_thousand_messages(drop, tmp_path):
     md = drop.user("bob", "{PLAIN}secret")
-    for i in range(10_000):
+    for i in range(10_000):       # one second apart: equal mtimes come in readdir's order
         path = md / "new" / f"{OLD}.{i:05d}.{HOST}"
         path.write_bytes(b"Subject: %d\n\n" % i)
-        os.utime(path, (OLD, OLD))
+        os.utime(path, (OLD - 10_000 + i, OLD - 10_000 + i))
     drop.chown(md)
     with pop3_server(drop, tmp_path) as server:
         raw = Raw(server.port)

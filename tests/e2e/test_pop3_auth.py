@@ -254,8 +254,8 @@ def pop3d_over_pipes(base, user):
     subprocess.run([ours("maildirmake"), str(base / "Maildir")], check=True)
     (base / "Maildir" / "new" / "1.1.h").write_bytes(b"a\n")
     (base / "Maildir" / "new" / "2.2.h").write_bytes(b"b\n")
-    for name in ("1.1.h", "2.2.h"):
-        os.utime(base / "Maildir" / "new" / name, (1000000000, 1000000000))
+    for t, name in enumerate(("1.1.h", "2.2.h")):      # 1.1.h is the older: message 1
+        os.utime(base / "Maildir" / "new" / name, (1000000000 + t, 1000000000 + t))
     if user is not None:
         for root, dirs, files in os.walk(base):
             for p in [root, *(os.path.join(root, n) for n in dirs + files)]:

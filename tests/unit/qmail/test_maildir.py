@@ -2,6 +2,8 @@
 import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qmail import maildir
 from qmail.maildirmake import main as maildirmake
@@ -74,3 +76,40 @@ def test_commit(md):
     assert sorted(os.listdir(md / "new")) == ["late"]
     assert sorted(os.listdir(md / "cur")) == ["2:2,", "3:2,S"]
 
+
+
+@pytest.mark.parametrize("keys, order", [
+    ([5, 5, 5], [0, 2, 1]),     # delmin moves the last (2) to the top; 1 <= 2 stops it
+    ([3, 1, 2], [1, 2, 0]),                                   # distinct: a plain sort
+    ([7, 7, 7, 7, 7], [0, 4, 3, 2, 1]),                       # worked by hand from prioq.c
+    ([2, 1, 1, 2, 1], [1, 4, 2, 3, 0]),
+    ([], []),
+])
+def test_prioq_order(keys, order):
+    assert maildir.prioq_order(keys) == order
+
+
+@given(st.lists(st.integers(-3, 3), max_size=40))
+@settings(max_examples=200, deadline=None)
+def test_prioq_order_is_a_sort_by_key(keys):
+    order = maildir.prioq_order(keys)
+    assert sorted(order) == list(range(len(keys)))
+    assert [keys[i] for i in order] == sorted(keys)
+
+
+def test_scan_orders_equal_mtimes_as_qmails_prioq(md):
+    for name in ("a", "b", "c", "d", "e"):
+        put(md, "new/" + name, b"x", NOW - 10)
+    put(md, "cur/z:2,", b"x", NOW - 10)
+    entries = [b"new/" + e.name for e in os.scandir(b"new")] + [b"cur/z:2,"]   # readdir order
+    expected = [entries[i] for i in maildir.prioq_order([0] * len(entries))]
+    assert [m.path for m in maildir.scan(NOW)] == expected
+
+
+def test_scan_and_clean_with_times_before_1970(md):
+    put(md, "new/old", b"x", -5)                     # signed time_t: listed, and first
+    put(md, "new/new", b"x", NOW - 1)
+    assert [m.path for m in maildir.scan(NOW)] == [b"new/old", b"new/new"]
+    put(md, "tmp/neg", b"x", NOW, atime=-200000)
+    maildir.clean_tmp(NOW)
+    assert os.listdir(md / "tmp") == []
