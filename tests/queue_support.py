@@ -248,3 +248,45 @@ def nothing_to_deliver(home: Path) -> bool:
     queue = home / "queue"
     dirs = [queue / "info" / str(i) for i in range(SPLIT)] + [queue / "todo"]
     return not any(os.listdir(d) for d in dirs)
+
+
+# ---------------------------------------------------------------- a remote SMTP server
+class SinkHandler:
+    """aiosmtpd handler: RCPT answers come from `rcpt_replies` (any recipient) or
+    `replies_for[address]` (then 250); accepted messages are kept in `received` as
+    (mail_from, rcpt_tos, original_content)."""
+
+    def __init__(self) -> None:
+        self.rcpt_replies: list[str] = []
+        self.replies_for: dict[str, list[str]] = {}
+        self.received: list[tuple[str, list, bytes]] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.rcpt_replies:
+            return self.rcpt_replies.pop(0)
+        if self.replies_for.get(address):
+            return self.replies_for[address].pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 ok"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.received.append((envelope.mail_from, list(envelope.rcpt_tos),
+                              envelope.original_content))
+        return "250 ok 1795553487 qp 4242"
+
+
+@contextlib.contextmanager
+def smtp_sink():
+    """An aiosmtpd server on 127.0.0.1 (a free port): yields (SinkHandler, port)."""
+    import socket
+    from aiosmtpd.controller import Controller
+    handler = SinkHandler()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()

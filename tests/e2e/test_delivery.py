@@ -6,14 +6,13 @@ import os
 import random
 import re
 import signal
-import socket
 import time
 
 import pytest
 
 from queue_support import (MailSystem, add_user, envelope, maildir_messages,
                            nothing_to_deliver, queue_many, run_queue, scratch_home,
-                           skip_unless_root)
+                           skip_unless_root, smtp_sink)
 
 MESSAGE = b"Subject: far away\n\n.leading dot\nbody\n"
 
@@ -34,38 +33,10 @@ def qmail(home):
         system.stop()
 
 
-class Handler:
-    """aiosmtpd handler: RCPT answers come from `rcpt_replies` (then 250), messages are kept."""
-
-    def __init__(self) -> None:
-        self.rcpt_replies: list[str] = []
-        self.received: list[tuple[str, list, bytes]] = []
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if self.rcpt_replies:
-            return self.rcpt_replies.pop(0)
-        envelope.rcpt_tos.append(address)
-        return "250 ok"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.received.append((envelope.mail_from, list(envelope.rcpt_tos),
-                              envelope.original_content))
-        return "250 ok 1795553487 qp 4242"
-
-
 @pytest.fixture
 def smtp_server():
-    from aiosmtpd.controller import Controller
-    handler = Handler()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with smtp_sink() as (handler, port):
         yield handler, port
-    finally:
-        controller.stop()
 
 
 def test_remote_delivery_retried_after_a_temporary_refusal(home, qmail, smtp_server):
