@@ -112,9 +112,12 @@ def reachable_by(uid: int, gid: int):
     directories above the venv and the checkout that lack it (a CI clone under a mode-700 temp
     dir), restored afterwards; skips with the reason when that is not enough."""
     def probe() -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-c", "import qmail, tcpserver, rules"],
-                              user=uid, group=gid, extra_groups=[], capture_output=True,
-                              cwd="/")
+        argv = [sys.executable, "-c", "import qmail, tcpserver, rules"]
+        try:
+            return subprocess.run(argv, user=uid, group=gid, extra_groups=[],
+                                  capture_output=True, cwd="/")
+        except PermissionError as e:       # the interpreter itself is out of reach
+            return subprocess.CompletedProcess(argv, 126, b"", str(e).encode())
     if uid == os.geteuid() and gid == os.getegid():
         yield                  # it is us: nothing to check
         return
