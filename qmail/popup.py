@@ -116,18 +116,18 @@ def hand_off(auth: Authenticate, subprogram: list[str]) -> tuple[bool, int]:
         r, w = os.pipe()
     except OSError:
         raise _Die(ERR_PIPE) from None
+    if r != 3:          # fd 0, 1 or 2 is closed: the C gives up rather than move the pipe
+        os.close(r)
+        os.close(w)
+        raise _Die(ERR_PIPE)
     # What fits in the pipe is written before the child starts, so a child that exits
     # without reading cannot turn its verdict into "unable to write pipe" (a race in the C).
     early = len(auth.user) + len(auth.password) + len(auth.stamp) + 3 <= PIPE_BUF
     if early:
         _write_payload(w, auth)
-    actions = []
-    if r == 3:
-        os.set_inheritable(3, True)
-    else:
-        actions.append((os.POSIX_SPAWN_DUP2, r, 3))
+    os.set_inheritable(3, True)
     try:
-        pid = os.posix_spawnp(subprogram[0], subprogram, os.environ, file_actions=actions,
+        pid = os.posix_spawnp(subprogram[0], subprogram, os.environ,
                               setsigdef=(SIGPIPE, SIGXFSZ))
     except OSError as e:
         os.close(r)

@@ -225,6 +225,15 @@ def test_popup_usage_and_subprogram_outcomes(tmp_path):
         assert (r.returncode, r.stdout.split(b"\r\n", 2)[2]) == (1, reply)
 
 
+def test_popup_needs_fd_3_for_the_pipe():
+    # §4.4 item 1: with fd 2 closed, pipe() returns fds 2 and 3, and the C gives up
+    r = subprocess.run(["/bin/bash", "-c", 'exec "$0" "$@" 2>&-', ours("qmail-popup"), "h",
+                        "true"], input=b"USER a\r\nPASS b\r\n", capture_output=True,
+                       timeout=30)
+    assert r.returncode == 1
+    assert r.stdout.split(b"\r\n")[1:] == [b"+OK ", b"-ERR unable to open pipe", b""]
+
+
 def test_popup_child_gets_default_sigpipe(tmp_path):
     # `yes | head` dies of SIGPIPE only when SIGPIPE is not ignored
     r = popup(["h", "sh", "-c", "yes | head -c 1 >/dev/null; exit 0"], b"USER a\r\nPASS b\r\n")

@@ -88,6 +88,31 @@ TRANSCRIPTS = [
     (b"NOOP\r\nnoop\0x\r\n", OK + OK),
     (b"USER bob\r\nPASS x\r\nCAPA\r\nAPOP a b\r\n\r\nNO\0OP\r\n", b"-ERR unimplemented\r\n" * 6),
     (b"STAT\nSTAT\r\r\n", b"+OK 3 76\r\n" + b"-ERR unimplemented\r\n"),   # one CR removed
+    (b"STAT\t\r\n STAT\r\nSTAT x\r\n",                         # TAB in the verb; leading
+     b"-ERR unimplemented\r\n" * 2 + b"+OK 3 76\r\n"),           # space: empty verb (§1.2)
+    (b"LIST \r\n", b"+OK \r\n1 21\r\n2 38\r\n3 17\r\n.\r\n"),  # spaces only: no argument
+    (b"LIST  2 \r\nUIDL\t1\r\n", b"+OK 2 38\r\n-ERR unimplemented\r\n"),
+    (b"LIST \t1\r\nLIST -1\r\nLIST +1\r\n", b"-ERR syntax error\r\n" * 3),
+    (b"LIST 4x\r\nLIST 00\r\nLIST 003\r\n",
+     b"-ERR not that many messages\r\n-ERR messages are counted from 1\r\n+OK 3 17\r\n"),
+    (b"DELE\r\nDELE 0\r\nDELE 4\r\nDELE 1\r\nDELE 1\r\nDELE 1x\r\nUIDL 1\r\nTOP 1 0\r\n",
+     b"-ERR syntax error\r\n-ERR messages are counted from 1\r\n"
+     b"-ERR not that many messages\r\n" + OK + b"-ERR already deleted\r\n" * 4),
+    (b"DELE 4\r\nDELE 0\r\nLAST\r\nDELE 2\r\nLAST\r\nRETR 3\r\nLAST\r\n",  # failed DELEs
+     b"-ERR not that many messages\r\n-ERR messages are counted from 1\r\n+OK 0\r\n"
+     + OK + b"+OK 2\r\n" + OK + b"no newline at end\r\n\r\n.\r\n" + b"+OK 2\r\n"),
+    (b"DELE 1\r\nDELE 2\r\nDELE 3\r\nSTAT\r\nLIST\r\nUIDL\r\nRSET\r\nLIST 1\r\n",
+     OK * 3 + b"+OK 3 0\r\n" + b"+OK \r\n.\r\n" * 2 + OK + b"+OK 1 21\r\n"),
+    (b"TOP 2 0\r\nTOP 2 1\r\nTOP 1 0 9\r\n",
+     OK + b"Subject: two\r\nX: y\r\n\r\n\r\n.\r\n"
+     + OK + b"Subject: two\r\nX: y\r\n\r\nline a\r\n\r\n.\r\n"
+     + OK + b"Subject: one\r\n\r\n\r\n.\r\n"),
+    (b"TOP 2 18446744073709551616\r\n",                            # k + 1 wraps to 1: TOP 0
+     OK + b"Subject: two\r\nX: y\r\n\r\n\r\n.\r\n"),
+    (b"TOP 3 0\r\nRETR 3 5\r\n", (OK + b"no newline at end\r\n\r\n.\r\n") * 2),
+    (b"NOOP x\r\nLAST 5\r\nRSET 1\r\nSTAT 1\r\n", OK + b"+OK 0\r\n" + OK + b"+OK 3 76\r\n"),
+    (b"NOOP", b""),                                     # a partial line at EOF: no answer
+    (b"NOOP\r\nQUIT", OK),
 ]
 
 
@@ -105,6 +130,20 @@ def test_quit_commits_the_deletions(bytewise):
     out, other = run(b"DELE 1\r\nDELE 3\r\nQUIT\r\nSTAT\r\n", bytewise)
     assert out == OK + OK + OK + OK
     assert other == [Commit((0, 2)), Hangup(0)]
+
+
+@FEED
+def test_quit_with_an_argument_commits_and_ignores_the_rest(bytewise):
+    out, other = run(b"DELE 2\r\nquit now\r\nDELE 1\r\n", bytewise)
+    assert out == OK + OK + OK
+    assert other == [Commit((1,)), Hangup(0)]
+
+
+@FEED
+def test_quit_without_deletions_commits_nothing_deleted(bytewise):
+    out, other = run(b"RETR 1\r\nQUIT\r\n", bytewise)
+    assert out.endswith(b"\r\n.\r\n" + OK)
+    assert other == [SendMessage(0, None), Commit(()), Hangup(0)]
 
 
 @FEED

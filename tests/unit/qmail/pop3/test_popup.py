@@ -68,6 +68,22 @@ TRANSCRIPTS = [
     (b"APOP bob  x\r\n", b"", [Authenticate(b"bob", b" x", STAMP), Hangup(1)]),
     (b"APOP bob \r\n", b"", [Authenticate(b"bob", b"", STAMP), Hangup(1)]),
     (b"USER bob\nPASS pw\r\r\n", b"+OK \r\n", [Authenticate(b"bob", b"pw\r", STAMP), Hangup(1)]),
+    (b"USER al\r\nUSER\r\nPASS  pw\r\n", b"+OK \r\n-ERR syntax error\r\n",  # USER kept
+     [Authenticate(b"al", b"pw", STAMP), Hangup(1)]),
+    (b"PASS x\r\nUSER bob\r\nPASS \r\nPASS y\r\n",                  # refusals are no attempt
+     b"-ERR USER first\r\n+OK \r\n-ERR syntax error\r\n",
+     [Authenticate(b"bob", b"y", STAMP), Hangup(1)]),
+    (b"APOP  bob x\r\n", b"", [Authenticate(b"bob", b"x", STAMP), Hangup(1)]),
+    (b"APOP bob\tx\r\nAPOP\r\nAPOP \r\n", b"-ERR syntax error\r\n" * 3, [Hangup(1)]),
+    (b"USER al\r\nAPOP bob d\r\n", b"+OK \r\n", [Authenticate(b"bob", b"d", STAMP), Hangup(1)]),
+    (b"user\0 bob\r\nUSER bob\0junk\r\nPASS p\0q\r\n", b"-ERR syntax error\r\n+OK \r\n",
+     [Authenticate(b"bob", b"p", STAMP), Hangup(1)]),
+    (b"USER a\rb\r\nPASS p\r\n", b"+OK \r\n", [Authenticate(b"a\rb", b"p", STAMP), Hangup(1)]),
+    (b"QUIT now\r\nNOOP\r\n", b"+OK \r\n", [Hangup(1)]),
+    (b"NOOP", b"", [Hangup(1)]),                         # a partial line at EOF: no answer
+    (b"USER bob\r\nPASS pw", b"+OK \r\n", [Hangup(1)]),  # nor a partial PASS
+    (b"RETR 1\r\nLAST\r\nRSET\r\nDELE 1\r\nTOP 1 1\r\nUIDL\r\nLIST\r\n",
+     b"-ERR authorization first\r\n" * 7, [Hangup(1)]),
 ]
 
 

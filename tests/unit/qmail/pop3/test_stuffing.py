@@ -21,6 +21,11 @@ CASES = [
     (b"H: 1\nH: 2", 0, b"H: 1\r\nH: 2\r\n\r\n.\r\n"),           # no body at all
     (b"H: 1\n\n.b1\nb2", 5, b"H: 1\r\n\r\n..b1\r\nb2\r\n\r\n.\r\n"),
     (b"\nbody\n", 0, b"\r\n\r\n.\r\n"),                          # empty header
+    (b"H: 1\r\n\r\nb1\r\nb2\r\n", 0,                               # a stored CR LF line is
+     b"H: 1\r\r\n\r\r\nb1\r\r\nb2\r\r\n\r\n.\r\n"),                 # not the blank line
+    (b"H: 1\n\n.\n..\n", 1, b"H: 1\r\n\r\n..\r\n\r\n.\r\n"),
+    (b"H: 1\n\nb1\n", 1, b"H: 1\r\n\r\nb1\r\n\r\n.\r\n"),
+    (b"H: 1\n\n", 3, b"H: 1\r\n\r\n\r\n.\r\n"),
 ]
 
 
