@@ -49,7 +49,9 @@ def qq_text(wstatus: int | None, flagerr: bool, errtext: bytes) -> bytes:
     if code == 0:
         return R.QQ_READ_ERROR if flagerr else b""
     if code == 82:
-        return errtext if len(errtext) > 2 else R.QQ_TEMPORARY
+        # The C returns fd 6's bytes as a C string: they end at a NUL, and one that starts
+        # with a NUL is the empty string, i.e. "queued" (`250 ok`), as smtp_data reads it.
+        return cstr(errtext) if len(errtext) > 2 else R.QQ_TEMPORARY
     text = R.QQ_TEXTS.get(code)
     if text is not None:
         return text
