@@ -1,0 +1,268 @@
+"""Audit of tcpserver against Debian's C tcpserver (spec/ucspi-tcp.md §1, §4): cases beyond
+test_tcpserver.py — banner bytes, the log sanitiser on every field, -l forms, rules records
+made by hand, IDENT replies and -t, DNS names (local and remote, -p), signals, -D, -U, -1.
+Both servers run the same options, connections and program; client bytes and log lines are
+compared with PIDs and ports normalised."""
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import fakes
+from support import ours, reference, stop
+
+BASE_ENV = {"PATH": "/usr/bin:/bin", "DNSCACHEIP": "127.0.0.1", "AAA": "1"}
+SHOW = ["sh", "-c", "env | grep -E '^(TCP|PROTO|[A-Z]=)' | sort"]
+needs_root = pytest.mark.skipif(os.geteuid() != 0,
+                                reason="fake DNS/identd bind ports 53 and 113 (root)")
+
+
+@contextlib.contextmanager
+def server(binary, options, program, tmp, *, env=None, host="127.0.0.1"):
+    log = tmp / f"log-{time.monotonic_ns()}"
+    with open(log, "wb") as logf:
+        proc = subprocess.Popen([binary, "-1", *options, host, "0", *program],
+                                stdout=subprocess.PIPE, stderr=logf,
+                                env=BASE_ENV if env is None else env, start_new_session=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.strip().isdigit(), (line, log.read_bytes())
+        yield int(line), log, proc
+    finally:
+        stop(proc)
+
+
+def talk(port, source="127.0.0.1", send=b"", timeout=15.0) -> bytes:
+    with socket.socket() as s:
+        s.settimeout(timeout)
+        s.bind((source, 0))
+        s.connect(("127.0.0.1", port))
+        if send:
+            s.sendall(send)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+        return data
+
+
+def wait_for(log: Path, pattern: bytes, count: int, timeout: float = 15.0) -> bytes:
+    deadline = time.monotonic() + timeout
+    while True:
+        text = log.read_bytes()
+        if text.count(pattern) >= count or time.monotonic() > deadline:
+            return text
+        time.sleep(0.01)
+
+
+def normalise(text: bytes, port: int) -> bytes:
+    text = text.replace(b":%d " % port, b":<LPORT> ").replace(b"=%d\n" % port, b"=<LPORT>\n")
+    text = re.sub(rb"(pid|ok|deny|end) \d+", rb"\1 <PID>", text)
+    text = re.sub(rb":(\d+)\n", rb":<PORT>\n", text)
+    text = re.sub(rb"(\d+) , (\d+)", rb"<PORT> , <PORT>", text)
+    return re.sub(rb"TCPREMOTEPORT=\d+", rb"TCPREMOTEPORT=<PORT>", text)
+
+
+def session(binary, options, program, tmp, sources, env=None, send=b""):
+    outputs = []
+    with server(binary, options, program, tmp, env=env) as (port, log, proc):
+        wait_for(log, b"status: 0/", 1 if "-v" in options else 0, 2)
+        for n, source in enumerate(sources, 1):
+            outputs.append(normalise(talk(port, source, send), port))
+            if "-v" in options:
+                wait_for(log, b" end ", n)
+            else:
+                time.sleep(0.1)
+        text = log.read_bytes()
+    return outputs, normalise(text, port)
+
+
+def both(tmp, options, program=SHOW, sources=("127.0.0.1",), **kw):
+    c = session(reference("tcpserver"), options, program, tmp, sources, **kw)
+    py = session(ours("tcpserver"), options, program, tmp, sources, **kw)
+    for n, (c_out, py_out) in enumerate(zip(c[0], py[0])):
+        assert py_out.decode("latin-1") == c_out.decode("latin-1"), f"client {n}"
+    assert py[1].decode("latin-1") == c[1].decode("latin-1"), "log"
+    return c
+
+
+def cdb_file(tmp: Path, records: list[tuple[bytes, bytes]]) -> str:
+    """A rules cdb written record by record (hand-made data the tcprules never writes)."""
+    import cdblib
+    path = tmp / f"r{time.monotonic_ns()}.cdb"
+    with open(path, "wb") as f:
+        w = cdblib.Writer(f)
+        for k, v in records:
+            w.put(k, v)
+        w.finalize()
+    return str(path)
+
+
+# --------------------------------------------------------------- banner, -l, sanitiser
+@pytest.mark.parametrize("banner", ["a\\nb\\r\\n%s", "x" * 5000, "\xe9t\xe9\n", "-v"])
+def test_banner_bytes_are_raw(tmp_path, banner):
+    out = both(tmp_path, ["-v", "-HRl0", "-B", banner], ["true"])
+    assert out[0][0] == banner.encode()
+
+
+@pytest.mark.parametrize("local", ["x" * 99, "x" * 100, "x" * 101, "a:b%c d\te\xe9", "-v", "",
+                                   "y" * 300])
+def test_local_name_in_environment_and_log(tmp_path, local):
+    both(tmp_path, ["-v", "-HR", "-l", local], SHOW, ("127.0.0.2",))
+
+
+def test_rule_variables_reach_environment_not_log(tmp_path):
+    cdb = cdb_file(tmp_path, [(b"127.0.0.2", b"+TCPREMOTEIP=9.9.9.9\0+TCPREMOTEHOST=h\0"
+                                              b"+TCPREMOTEINFO=i\0+TCPLOCALPORT=1\0")])
+    both(tmp_path, ["-v", "-HRl0", "-x", cdb], SHOW, ("127.0.0.2",))
+
+
+@pytest.mark.parametrize("data", [
+    b"D", b"+A=1\0D", b"+A=1\0D\0+B=2\0", b"+NOEQ\0+A=1\0", b"xjunk\0+A=1\0", b"+A=1",
+    b"+A=1\0+A=2\0+A=\0", b"+=v\0", b"\0\0+A=1\0", b"+A=a=b\0", b"+A=1\0trail",
+])
+def test_hand_made_rule_records(tmp_path, data):
+    cdb = cdb_file(tmp_path, [(b"127.0.0.2", data)])
+    both(tmp_path, ["-v", "-HRl0", "-x", cdb], SHOW, ("127.0.0.2",))
+
+
+def test_rule_keys_lookup_order_by_ip(tmp_path):
+    cdb = cdb_file(tmp_path, [(b"127.0.0.", b"+K=net3\0"), (b"127.0.", b"+K=net2\0"),
+                              (b"127.", b"+K=net1\0"), (b"", b"+K=default\0"),
+                              (b"127.0.0.3", b""), (b"=", b"+K=anyhost\0"),
+                              (b"@127.0.0.4", b"+K=info\0")])
+    both(tmp_path, ["-v", "-HRl0", "-x", cdb], SHOW, ("127.0.0.2", "127.0.0.3", "127.0.0.4"))
+
+
+def test_relative_rules_path_and_directory(tmp_path):
+    (tmp_path / "d.cdb").mkdir()
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        cdb = cdb_file(tmp_path, [(b"", b"+R=rel\0")])
+        os.rename(cdb, tmp_path / "rel.cdb")
+        both(tmp_path, ["-v", "-HRl0", "-x", "rel.cdb"], SHOW)
+        both(tmp_path, ["-v", "-HRl0", "-X", "-x", "nodir/x.cdb"], SHOW)
+        both(tmp_path, ["-v", "-HRl0", "-x", "rel.cdb/x"], SHOW)
+    finally:
+        os.chdir(cwd)
+
+
+# --------------------------------------------------------------- options in the child
+def test_nodelay_and_local_port(tmp_path):
+    prog = ["python3", "-c", "import socket; s = socket.socket(fileno=0); "
+            "print(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0, "
+            "s.getblocking(), s.gettimeout()); s.detach()"]
+    for opts in (["-D"], ["-d"], ["-Dd"], ["-dD"], ["-o"], ["-O"]):
+        both(tmp_path, ["-HRl0", *opts], prog)
+
+
+def test_program_arguments_untouched(tmp_path):
+    both(tmp_path, ["-HRl0"], ["printf", "%s|", "-v", "--", "-x", ""])
+
+
+def test_dash_u_option_from_environment(tmp_path):
+    env = dict(BASE_ENV, UID="abc", GID="")
+    both(tmp_path, ["-U", "-HRl0"], ["sh", "-c", "id -u; id -g"], env=env)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGUSR1, signal.SIGALRM, signal.SIGQUIT])
+def test_unhandled_signals_kill(tmp_path, sig):
+    results = []
+    for binary in (reference("tcpserver"), ours("tcpserver")):
+        with server(binary, ["-HRl0"], ["true"], tmp_path) as (port, log, proc):
+            os.kill(proc.pid, sig)
+            results.append((proc.wait(10), log.read_bytes()))
+    assert results[0] == results[1]
+
+
+def test_sigterm_with_verbose_log(tmp_path):
+    results = []
+    for binary in (reference("tcpserver"), ours("tcpserver")):
+        with server(binary, ["-v", "-HRl0"], ["true"], tmp_path) as (port, log, proc):
+            talk(port)
+            wait_for(log, b" end ", 1)
+            os.kill(proc.pid, signal.SIGTERM)
+            results.append((proc.wait(10), normalise(log.read_bytes(), port)))
+    assert results[0] == results[1]
+
+
+# --------------------------------------------------------------- IDENT
+IDENT_REPLIES = [
+    b"{ports} : ERROR : NO-USER\r\n",
+    b"\n",
+    b"{ports} : USERID : UNIX : a:b%c\x01\xff end\r\n",
+    b"{ports} : USERID : UNIX : " + b"u" * 300 + b"\r\n",
+    b"{ports} : USERID : UNIX : " + b"v" * 99 + b"\r\n",
+    b"{ports} : USERID : UNIX : " + b"w" * 100 + b"\r\n",
+    b"{ports} : USERID : UNIX : no newline",
+    b"a:b:c:\r\n",
+    b"a:b:c:\t\r \n",
+    b"{ports}:USERID:UNIX:joe\x00nul\n",
+    b"{ports} : USERID : UNIX : first\nsecond\n",
+]
+
+
+@needs_root
+@pytest.mark.parametrize("reply", IDENT_REPLIES)
+def test_ident_replies(tmp_path, reply):
+    cdb = cdb_file(tmp_path, [(b"@127.0.0.1", b"+EMPTYINFO=yes\0")])
+    with fakes.FakeIdentd(reply):
+        both(tmp_path, ["-v", "-H", "-l0", "-t5", "-x", cdb], SHOW)
+
+
+@needs_root
+def test_ident_timeout_zero_and_silent(tmp_path):
+    with fakes.FakeIdentd(silent=True):
+        both(tmp_path, ["-v", "-H", "-l0", "-t1"], SHOW)
+    with fakes.FakeIdentd():
+        both(tmp_path, ["-v", "-H", "-l0", "-t0"], SHOW)
+
+
+@needs_root
+def test_ident_refused(tmp_path):
+    with fakes.port_lock("identd-127.0.0.1-113"):
+        both(tmp_path, ["-v", "-H", "-l0", "-t2"], SHOW)
+
+
+# --------------------------------------------------------------- DNS
+@needs_root
+def test_local_and_remote_names(tmp_path):
+    with fakes.FakeDns() as dns:
+        dns.ptr("127.0.0.1", "LOCAL.example.")
+        dns.ptr("127.0.0.2", "first.example.", "second.example.")
+        dns.ptr("127.0.0.3", (b"a\\b", b"t\tab", b"UP", b"x"))
+        dns.ptr("127.0.0.4", "x" * 60 + "." + "y" * 60 + ".example.")
+        dns.fail_reverse("127.0.0.5", "quickfail")
+        dns.fail_reverse("127.0.0.6", "empty")
+        for opts in (["-v", "-R"], ["-v", "-R", "-p"]):
+            both(tmp_path, opts, SHOW,
+                 ("127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"))
+
+
+@needs_root
+def test_paranoid_forward_check(tmp_path):
+    with fakes.FakeDns() as dns:
+        dns.ptr("127.0.0.2", "good.example.")
+        dns.a("good.example", "10.1.1.1", "127.0.0.2")
+        dns.ptr("127.0.0.3", "bad.example.")
+        dns.a("bad.example", "10.1.1.1")
+        dns.ptr("127.0.0.4", "broken.example.")
+        dns.fail("broken.example", "A", "quickfail")
+        dns.ptr("127.0.0.5", "nxd.example.")
+        cdb = cdb_file(tmp_path, [(b"=", b"+HOSTKNOWN=1\0")])
+        both(tmp_path, ["-v", "-R", "-l0", "-p", "-x", cdb], SHOW,
+             ("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"))
+
+
+@needs_root
+def test_local_name_lookup_fails(tmp_path):
+    env = dict(BASE_ENV, TCPLOCALHOST="stale")
+    with fakes.FakeDns() as dns:
+        dns.fail_reverse("127.0.0.1", "quickfail")
+        both(tmp_path, ["-v", "-H", "-R"], SHOW, env=env)
