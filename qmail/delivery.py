@@ -72,11 +72,9 @@ def _on_alarm(signum, frame):
 
 
 def unique_name(now: float, pid: int, host: bytes) -> bytes:
-    """A Maildir file name: TIME.MusecPpid.HOST, `/` and `:` in HOST escaped (§11)."""
-    host = host.replace(b"/", b"\\057").replace(b":", b"\\072")
-    sec = int(now)
-    usec = int((now - sec) * 1_000_000)
-    return b"%d.M%dP%d.%s" % (sec, usec, pid, host)
+    """qmail-local's Maildir file name: TIME.PID.HOST, Unix seconds, the delivering process
+    and the host name (up to 64 bytes) as they are (§11, qmail-local.c maildir_child)."""
+    return b"%d.%d.%s" % (int(now), pid, host)
 
 
 def maildir(path: bytes, rpline: bytes, dtline: bytes, fd: int = 0) -> None:
@@ -94,10 +92,17 @@ def maildir(path: bytes, rpline: bytes, dtline: bytes, fd: int = 0) -> None:
         for loop in range(3):
             name = unique_name(time.time(), os.getpid(), host)
             tmpname, newname = b"tmp/" + name, b"new/" + name
+            # The C forks a child (a new pid) for every Maildir line; we deliver them all in
+            # one process, so a name already in new/ is a collision too.
             try:
                 os.stat(tmpname, dir_fd=dirfd)
             except FileNotFoundError:
-                break
+                try:
+                    os.stat(newname, dir_fd=dirfd)
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    raise Failure(EXIT_TEMP, MAILDIR_TEMP) from None
             except OSError:
                 raise Failure(EXIT_TEMP, MAILDIR_TEMP) from None
             if loop == 2:

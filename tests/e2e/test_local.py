@@ -3,6 +3,7 @@ programs, forwards through a capture program as $QMAILQUEUE, loops and the safet
 import os
 import re
 import subprocess
+import time
 
 import pytest
 
@@ -58,8 +59,23 @@ def test_default_delivery_to_maildir(home, tmp_path):
     assert delivered(home) == [b"Return-Path: <s@x.org>\nDelivered-To: joe@ex.org\n" + MESSAGE]
     assert os.listdir(home / "Maildir" / "tmp") == []
     [name] = os.listdir(home / "Maildir" / "new")
-    assert re.fullmatch(r"\d+\.M\d+P\d+\.[^/:]+", name)
+    seconds, pid, host = name.split(".", 2)             # TIME.PID.HOST, as qmail-local.c
+    assert seconds.isdigit() and pid.isdigit() and host == os.uname().nodename[:64]
+    assert abs(int(seconds) - time.time()) < 60
     assert (os.stat(home / "Maildir" / "new" / name).st_mode & 0o777) == 0o600
+
+
+@pytest.mark.slow
+def test_the_same_maildir_twice_gets_two_names(home, tmp_path):
+    """The C forks a child (a new pid) per Maildir line; we deliver in one process, so the
+    second TIME.PID.HOST name collides within the second: qmail-local's 2-second wait."""
+    write(home / ".qmail", b"./Maildir/\n./Maildir/\n")
+    r = local(home, tmp_path)
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"did 2+0+0\n", b"")
+    first, second = sorted(os.listdir(home / "Maildir" / "new"))
+    assert first.split(".", 1)[1] == second.split(".", 1)[1]
+    assert int(second.split(".")[0]) >= int(first.split(".")[0]) + 2
+    assert delivered(home) == [b"Return-Path: <s@x.org>\nDelivered-To: joe@ex.org\n" + MESSAGE] * 2
 
 
 def test_dotqmail_with_maildir_mbox_and_comment(home, tmp_path):
