@@ -99,7 +99,9 @@ def do_int(r: Reader, name: str) -> bytes:
     digits = len(line) - len(line.lstrip(b"0123456789")) if status == 1 else 0
     if not digits:
         return head + b"(Default.) " + pre + default + post + b".\n"
-    return head + pre + b"%d" % int(line[:digits]) + post + b".\n"
+    # control_readint(): scan_ulong into an unsigned long, stored in an int; negative -> 0
+    value = int(line[:digits]) % (1 << 64) % (1 << 32)
+    return head + pre + b"%d" % (value if value < 1 << 31 else 0) + post + b".\n"
 
 
 def do_str(r: Reader, name: str, me: bytes | None) -> bytes:

@@ -158,3 +158,15 @@ def test_showctl(qmail_home):
     assert b"smtproutes: \nSMTP route: example.com:relay:2525\nSMTP route: :smarthost" in sections
     assert sections[-1] == b"mystery: I have no idea what this file does.\n"
     assert out.count(b"\n\n") == 30
+
+
+@pytest.mark.parametrize("value, shown", [(b"2147483647", b"2147483647"), (b"2147483648", b"0"),
+                                          (b"4294967297", b"1"), (b"007x", b"7")])
+def test_showctl_numbers_as_the_cs_int(qmail_home, value, shown):
+    """control_readint() stores the scanned unsigned long in an int; qmail-showctl prints a
+    negative one as 0."""
+    (qmail_home / "control" / "me").write_bytes(b"mx.example.org\n")
+    (qmail_home / "control" / "databytes").write_bytes(value + b"\n")
+    code, out, err = run("qmail-showctl", [], env={"QMAILHOME": str(qmail_home)})
+    assert (code, err) == (0, b"")
+    assert b"\n\ndatabytes: SMTP DATA limit is " + shown + b" bytes.\n" in out
