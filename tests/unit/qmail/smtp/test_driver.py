@@ -169,3 +169,62 @@ def test_newmrh_errors(home):
                          capture_output=True, timeout=30)
     assert (run.returncode, run.stderr) == (111, b"qmail-newmrh: fatal: unable to chdir to %s: "
                                             b"file does not exist\n" % bytes(home / "nonexistent"))
+
+
+# --- audit of §1.1, §2.1-§2.2, §13 (the controls qmail-smtpd reads) --------------------------
+
+@pytest.mark.parametrize("value, expected", [(b"-5\n", 1200), (b"\n", 1200), (b"", 1200),
+                                             (b"7\r\n", 7), (b"7 \t\nx\n", 7),
+                                             (b"#5\n", 1200)])
+def test_more_timeout_values(home, value, expected):
+    write(home, "timeoutsmtpd", value)
+    assert load_config({}, [])[1] == expected
+
+
+def test_single_line_controls_keep_what_the_c_keeps(home):
+    """§1.1: an existing empty smtpgreeting is the greeting (not me); a CR and leading spaces
+    stay; only the first line counts; an empty localiphost is a value."""
+    write(home, "smtpgreeting", b"")
+    write(home, "localiphost", b"\n")
+    config, _ = load_config({}, [])
+    assert (config.greeting, config.localiphost) == (b"", b"")
+    write(home, "smtpgreeting", b"  mx.example.org NO UCE\r\nsecond\n")
+    write(home, "localiphost", b"#lip\t \n")
+    config, _ = load_config({}, [])
+    assert (config.greeting, config.localiphost) == (b"  mx.example.org NO UCE\r", b"#lip")
+
+
+def test_morercpthosts_ignored_without_rcpthosts(home):
+    """§2.9: without rcpthosts every recipient passes and morercpthosts.cdb is not opened."""
+    (home / "control" / "morercpthosts.cdb").mkdir()
+    config, _ = load_config({}, [])
+    assert config.rcpt_allowed(b"u@anywhere.org") is True
+
+
+def test_list_controls(home):
+    """§1.1: `#` lines and empty lines skipped; leading spaces and CR kept (never match)."""
+    write(home, "rcpthosts", b" lead.org\ncr.org\r\n#x.org\n\n\t\nok.org\t \n")
+    write(home, "badmailfrom", b"#@hash.org\n @lead.org\n@cr.org\r\n@Ok.Org \n")
+    config, _ = load_config({}, [])
+    allowed = config.rcpt_allowed
+    assert [allowed(a) for a in (b"u@lead.org", b"u@cr.org", b"u@x.org", b"u@ok.org")] == [
+        False, False, False, True]
+    assert config.badmailfrom == frozenset({b" @lead.org", b"@cr.org\r", b"@ok.org"})
+
+
+@pytest.mark.parametrize("name", ["smtpgreeting", "localiphost", "timeoutsmtpd", "rcpthosts",
+                                  "badmailfrom", "databytes"])
+def test_every_unreadable_control_is_fatal(home, name):
+    """§1.1, §2.2: any error but ENOENT -> ControlError (the driver's 421)."""
+    (home / "control" / name).mkdir()
+    with pytest.raises(control.ControlError):
+        load_config({}, [])
+
+
+def test_unreadable_morercpthosts_is_fatal_at_start(home):
+    """§2.9: morercpthosts.cdb is opened at start when rcpthosts exists; a failure to open it
+    (other than ENOENT) is fatal (a dangling symlink loop stands in for EACCES, as root)."""
+    write(home, "rcpthosts", b"example.org\n")
+    os.symlink("morercpthosts.cdb", home / "control" / "morercpthosts.cdb")
+    with pytest.raises(control.ControlError):
+        load_config({}, [])
