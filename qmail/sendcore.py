@@ -124,8 +124,8 @@ def is_dying(birth: int, recent: int, lifetime: int) -> bool:
 
 
 def logsafe(s: bytes) -> bytes:
-    """LF -> `/`; bytes < 32, > 126 and `%` -> `_` (qsutil.c)."""
-    return bytes(0x2F if c == 0x0A else 0x5F if c < 32 or c > 126 or c == 0x25 else c
+    """LF -> `/`; bytes < 33 (space too), > 126 and `%` -> `_` (qsutil.c issafe())."""
+    return bytes(0x2F if c == 0x0A else 0x5F if c < 33 or c > 126 or c == 0x25 else c
                  for c in s)
 
 

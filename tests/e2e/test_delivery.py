@@ -48,13 +48,13 @@ def test_remote_delivery_retried_after_a_temporary_refusal(home, qmail, smtp_ser
     qmail.start()
     log = qmail.wait_log(r"^delivery 1: deferral: .*$")
     assert re.search(r"^starting delivery 1: msg \d+ to remote far@remote.example$", log, re.M)
-    assert re.search(r"^delivery 1: deferral: 127.0.0.1 does not like recipient./Remote host "
-                     r"said: 451 4.3.0 try again later/Giving up on 127.0.0.1./$", log, re.M), log
+    assert re.search(r"^delivery 1: deferral: 127.0.0.1_does_not_like_recipient./Remote_host_"
+                     r"said:_451_4.3.0_try_again_later/Giving_up_on_127.0.0.1./$", log, re.M), log
     assert handler.received == []
     qmail.signal(signal.SIGALRM)                        # retry now, not in 400 seconds
     log = qmail.wait_log(r"^end msg \d+$")
     assert re.search(r"^delivery 2: success: 127.0.0.1_accepted_message./Remote_host_said:_250"
-                     r"_ok_1795553487_qp_4242/$".replace("_", " "), log, re.M), log
+                     r"_ok_1795553487_qp_4242/$", log, re.M), log
     [(mail_from, rcpt_tos, content)] = handler.received
     assert (mail_from, rcpt_tos) == ("ann@mx.example.org", ["far@remote.example"])
     assert content.endswith(b"\r\nSubject: far away\r\n\r\n.leading dot\r\nbody\r\n")
@@ -92,8 +92,8 @@ def test_queuelifetime_turns_a_deferral_into_a_bounce(home, qmail):
     time.sleep(1.1)                                     # now older than its lifetime
     qmail.signal(signal.SIGALRM)
     log = qmail.wait_log(r"^delivery 2: failure: .*$")
-    assert re.search(r"^delivery 2: failure: .*/I'm not going to try again; this message has "
-                     r"been in the queue too long./$", log, re.M), log
+    assert re.search(r"^delivery 2: failure: .*/I'm_not_going_to_try_again;_this_message_has_"
+                     r"been_in_the_queue_too_long./$", log, re.M), log
     qmail.wait_log(r"^end msg \d+$", count=2)
     [bounce] = maildir_messages(joe / "Maildir")
     assert b"I'm not going to try again; this message has been in the queue too long.\n" \

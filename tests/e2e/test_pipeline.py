@@ -185,7 +185,7 @@ def test_swaks_to_maildir_to_mpop_byte_for_byte(drop, tmp_path):
     fetched = mpop_fetch(drop, token, tmp_path)
     assert fetched == stored + b"\n"
     log = log_text(drop)
-    assert re.search(r"^qmail: \d+\.\d{6} delivery \d+: success: did 1\+0\+0/$", log, re.M), log
+    assert re.search(r"^qmail: \d+\.\d{6} delivery \d+: success: did_1\+0\+0/$", log, re.M), log
 
 
 # ------------------------------------------------------------------ a bounce, in qmail's format
@@ -230,7 +230,7 @@ def test_unknown_recipient_bounces_to_the_senders_mailbox(drop, tmp_path):
     assert mpop_fetch(drop, b"<nobody-here@localhost>:\n", tmp_path) == bounce + b"\n"
     log = log_text(drop)
     assert re.search(r"^qmail: \S+ delivery \d+: failure: Sorry,_no_mailbox_here_by_that_name."
-                     r"_\(#5.1.1\)/$".replace("_", " "), log, re.M), log
+                     r"_\(#5.1.1\)/$", log, re.M), log
 
 
 # ------------------------------------------------------------------ remote, retried remote
@@ -245,9 +245,9 @@ def test_remote_delivery_through_smtproutes_with_a_retry(drop):
         sent = b"Subject: " + token + b"\n\n.leading dot\nbody\n"
         swaks(drop, SENDER, "someone@far.example", sent)
         swaks(drop, SENDER, "later@slow.example", sent)
-        log = wait_log(drop, r"^qmail: \S+ delivery \d+: deferral: 127.0.0.1 does not like "
-                             r"recipient\./Remote host said: 451 4\.3\.0 try again later/"
-                             r"Giving up on 127\.0\.0\.1\./$")
+        log = wait_log(drop, r"^qmail: \S+ delivery \d+: deferral: 127.0.0.1_does_not_like_"
+                             r"recipient\./Remote_host_said:_451_4\.3\.0_try_again_later/"
+                             r"Giving_up_on_127\.0\.0\.1\./$")
         assert re.search(r"^qmail: \S+ starting delivery \d+: msg \d+ to remote "
                          r"later@slow\.example$", log, re.M)
         deadline = time.monotonic() + 30
@@ -271,8 +271,8 @@ def test_remote_delivery_through_smtproutes_with_a_retry(drop):
                             rb"Received: from unknown \(HELO client.example\) \(127.0.0.1\)\r\n"
                             rb"  by localhost with SMTP; " + DATE + rb"\r\n"
                             + re.escape(sent.replace(b"\n", b"\r\n")), content), content
-    wait_log(drop, r"^qmail: \S+ delivery \d+: success: 127\.0\.0\.1 accepted message\./"
-                         r"Remote host said: 250 ok 1795553487 qp 4242/$", count=2)
+    wait_log(drop, r"^qmail: \S+ delivery \d+: success: 127\.0\.0\.1_accepted_message\./"
+                         r"Remote_host_said:_250_ok_1795553487_qp_4242/$", count=2)
 
 
 # ------------------------------------------------------------------ from a shell

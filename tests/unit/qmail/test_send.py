@@ -112,7 +112,7 @@ def test_dying():
 
 
 def test_logsafe():
-    assert sendcore.logsafe(b"a b\tc%d\ne\x7f\x80~") == b"a b_c_d/e__~"
+    assert sendcore.logsafe(b"a b\tc%d\ne\x7f\x80~!") == b"a_b_c_d/e__~!"
 
 
 def test_log_lines():
@@ -121,12 +121,12 @@ def test_log_lines():
         b"status: local 0/10 remote 0/20 exitasap\n")
     assert sendcore.log_new(2154124) == b"new msg 2154124\n"
     assert sendcore.log_info(2154124, 88, b"a b@example.com", 19875, 0) == (
-        b"info msg 2154124: bytes 88 from <a b@example.com> qp 19875 uid 0\n")
+        b"info msg 2154124: bytes 88 from <a_b@example.com> qp 19875 uid 0\n")
     assert sendcore.log_starting(3, 2154124, REMOTE, b"x@y\n") == (
         b"starting delivery 3: msg 2154124 to remote x@y/\n")
-    assert sendcore.log_delivery(3, b"Kdid 1+0+0\n") == b"delivery 3: success: did 1+0+0/\n"
-    assert sendcore.log_delivery(4, b"ZSorry, 100%.\n") == b"delivery 4: deferral: Sorry, 100_./\n"
-    assert sendcore.log_delivery(5, b"Dno mailbox\n") == b"delivery 5: failure: no mailbox/\n"
+    assert sendcore.log_delivery(3, b"Kdid 1+0+0\n") == b"delivery 3: success: did_1+0+0/\n"
+    assert sendcore.log_delivery(4, b"ZSorry, 100%.\n") == b"delivery 4: deferral: Sorry,_100_./\n"
+    assert sendcore.log_delivery(5, b"Dno mailbox\n") == b"delivery 5: failure: no_mailbox/\n"
     assert sendcore.log_delivery(6, b"Xjunk") == b"delivery 6: report mangled, will defer\n"
     assert sendcore.log_end(7) == b"end msg 7\n"
     assert sendcore.log_bounce(7, 8) == b"bounce msg 7 qp 8\n"
