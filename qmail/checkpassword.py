@@ -225,11 +225,69 @@ def serve(argv: list[str], check: "Callable[[Credentials], Account | int]",
     status = become(result, keep_ids_when_unprivileged)
     if status:
         return status
-    try:
-        os.execvp(argv[1], argv[1:])
-    except OSError:
-        return EXIT_TEMP
+    return pathexec(argv[1:])
+
+
+# errnos after which pathexec_run() tries the next $PATH entry (ENOENT, EPERM, EACCES, EISDIR)
+_NEXT_ENTRY = {2, 1, 13, 21}
+
+
+def pathexec(argv: list[str]) -> int:
+    """Run argv as djb's pathexec_run() finds argv[0]: a name containing "/" as it is, else
+    in each $PATH entry in turn (default /bin:/usr/bin; an empty entry is "."), going on
+    only past ENOENT, EPERM, EACCES and EISDIR. Returns 111 when nothing could be run.
+
+    Our own qmail-pop3d is run in-process instead of exec'd: a fresh interpreter costs
+    more than the rest of a POP3 login. It sees what the exec'd program would: the same
+    argv, environment (USER/HOME/SHELL set), cwd, ids, fds 0/1/2 and signal dispositions
+    (those of a fresh Python); its exit code is ours."""
+    args = [os.fsencode(a) for a in argv]
+    name = args[0]
+    if b"/" in name:
+        candidates = [name]
+    else:
+        path = os.environb.get(b"PATH", b"/bin:/usr/bin")
+        candidates = [(entry or b".") + b"/" + name for entry in path.split(b":")]
+    for candidate in candidates:
+        if _is_our_pop3d(candidate):
+            status = _pop3d_in_process([os.fsdecode(candidate), *argv[1:]])
+            if status is not None:
+                return status
+        try:
+            os.execve(candidate, args, os.environb)
+        except OSError as e:
+            if e.errno not in _NEXT_ENTRY:
+                return EXIT_TEMP
     return EXIT_TEMP
+
+
+POP3D_SCRIPT = b"from qmail.pop3d import main"      # in the console script pip writes
+
+
+def _is_our_pop3d(candidate: bytes) -> bool:
+    """candidate is the qmail-pop3d console script next to our interpreter, and exec would
+    run it (executable for us, as is the interpreter its first line names)."""
+    ours = os.path.join(os.path.dirname(os.fsencode(sys.executable)), b"qmail-pop3d")
+    try:
+        if os.path.realpath(candidate) != os.path.realpath(ours):
+            return False
+        if not (os.access(candidate, os.X_OK) and os.access(sys.executable, os.X_OK)):
+            return False
+        with open(candidate, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return False
+    return head.startswith(b"#!") and POP3D_SCRIPT in head
+
+
+def _pop3d_in_process(argv: list[str]) -> int | None:
+    """qmail-pop3d's main() here; None when it cannot be imported (then exec decides)."""
+    try:
+        from qmail import pop3d
+    except ImportError:
+        return None
+    sys.argv = argv
+    return pop3d.main(argv)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -330,3 +330,83 @@ def test_pop3d_times_out_without_commit(base):
             proc.stdin.close()
             proc.stdout.close()
     assert os.listdir(base / "Maildir" / "new") == ["1.1.h"]
+
+
+# -- running PROG: djb's pathexec_run() search, our qmail-pop3d in-process ----------------
+
+def vchkpw_user(base: Path) -> tuple[dict, int, int, Path]:
+    qmail = base / "qmail"
+    uid, gid = (os.getuid(), os.getgid()) if os.geteuid() else (
+        pwd.getpwnam("nobody").pw_uid, pwd.getpwnam("nobody").pw_gid)
+    home = base / "bob"
+    home.mkdir()
+    os.chown(home, uid, gid)
+    assert newvpw(qmail, f"bob:{{PLAIN}}pw:{uid}:{gid}:{home}\n").returncode == 0
+    return {"QMAILHOME": str(qmail)}, uid, gid, home
+
+
+def test_prog_is_found_as_pathexec_finds_it(base):
+    env, uid, gid, home = vchkpw_user(base)
+    dirs = {}
+    for name, text, mode in [("noexec", "#!/bin/sh\necho noexec\n", 0o644),
+                             ("good", "#!/bin/sh\necho good \"$0\" \"$@\"\n", 0o755),
+                             ("bad", "echo no interpreter line\n\0\0", 0o755)]:
+        d = base / name
+        d.mkdir()
+        (d / "prog").write_text(text)
+        (d / "prog").chmod(mode)
+        dirs[name] = str(d)
+    (base / "plain").write_text("")
+    (home / "prog").write_text("#!/bin/sh\necho in home\n")
+    (home / "prog").chmod(0o755)
+
+    def run(path):
+        r = checker("vchkpw", b"bob\0pw\0<1.2@h>\0", argv=["prog", "a b"],
+                    env={**env, "PATH": path})
+        return r.returncode, r.stdout
+
+    assert run(f"{base}/none:{dirs['noexec']}:{dirs['good']}") == (
+        0, f"good {dirs['good']}/prog a b\n".encode())             # ENOENT, EACCES: go on
+    assert run(f"{base / 'plain'}:{dirs['good']}") == (111, b"")    # ENOTDIR: stop
+    assert run(f"{dirs['bad']}:{dirs['good']}") == (111, b"")       # ENOEXEC: stop, no sh
+    assert run(f"/nonexistent::{dirs['good']}") == (0, b"in home\n")  # "" is "." (home)
+    r = checker("vchkpw", b"bob\0pw\0", argv=[str(home / "prog")], env={**env, "PATH": "/x"})
+    assert (r.returncode, r.stdout) == (0, b"in home\n")            # a "/": no search
+
+
+def test_our_pop3d_runs_as_if_exec_d(base):
+    # in-process or not, the client sees the same bytes and exit codes
+    env, uid, gid, home = vchkpw_user(base)
+    subprocess.run([ours("maildirmake"), str(home / "Maildir")], check=True)
+    (home / "Maildir" / "new" / "1.1.h").write_bytes(b"a\n")
+    os.utime(home / "Maildir" / "new" / "1.1.h", (1000000000, 1000000000))
+    for root, dirs, files in os.walk(home):
+        for p in [root, *(os.path.join(root, n) for n in dirs + files)]:
+            os.chown(p, uid, gid)
+    bindir = os.path.dirname(ours("qmail-pop3d"))
+    (base / "in").write_bytes(b"STAT\r\nRETR 1\r\n")
+
+    def login(argv, path, login=b"bob"):
+        return subprocess.run(["/bin/bash", "-c", 'exec "$0" "$@" 3<&0 <"$IN"',
+                               ours("vchkpw"), *argv], capture_output=True, timeout=30,
+                              input=login + b"\0pw\0<1.2@h>\0",
+                              env={**os.environ, **env, "PATH": path, "IN": str(base / "in"),
+                                   "CHECKPASSWORD_FAIL_DELAY": "0"})
+
+    with reachable_by(uid, gid):
+        for argv, path in [(["qmail-pop3d", "Maildir"], f"/nonexistent:{bindir}"),
+                           ([ours("qmail-pop3d"), "Maildir"], "/x")]:
+            r = login(argv, path)
+            assert (r.returncode, r.stdout) == (
+                0, b"+OK \r\n+OK 1 2\r\n+OK \r\na\r\n\r\n.\r\n"), r.stderr
+        for argv in (["qmail-pop3d"], ["qmail-pop3d", "NoSuchDir"]):
+            r = login(argv, bindir)
+            assert (r.returncode, r.stdout) == (
+                0, b"-ERR this user has no $HOME/Maildir\r\n"), r.stderr
+    assert os.listdir(home / "Maildir" / "new") == ["1.1.h"]        # no QUIT: no commit
+    if os.geteuid() == 0:                       # a mailbox owned by root: refused (§6.1)
+        (base / "qmail" / "users" / "vpasswd").write_text(f"root:{{PLAIN}}pw:0:0:{home}\n")
+        subprocess.run([ours("qmail-newvpw")], check=True, env={**os.environ, **env})
+        r = login(["qmail-pop3d", "Maildir"], bindir, b"root")
+        assert (r.returncode, r.stdout, r.stderr) == (
+            1, b"", b"qmail-pop3d invoked as uid 0, terminating\n")

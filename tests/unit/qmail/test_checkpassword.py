@@ -108,3 +108,19 @@ def test_vpasswd_file():
 def test_vpasswd_errors(line):
     with pytest.raises(VpasswdError):
         list(parse_vpasswd(line))
+
+
+def test_only_our_own_pop3d_script_runs_in_process(tmp_path):
+    from support import ours
+    from qmail.checkpassword import _is_our_pop3d
+    script = ours("qmail-pop3d").encode()
+    assert _is_our_pop3d(script)
+    link = tmp_path / "qmail-pop3d"
+    link.symlink_to(script.decode())
+    assert _is_our_pop3d(bytes(link))
+    copy = tmp_path / "copy"
+    copy.write_bytes(open(script, "rb").read())
+    copy.chmod(0o755)
+    assert not _is_our_pop3d(bytes(copy))               # not the file next to our Python
+    assert not _is_our_pop3d(b"/bin/true")
+    assert not _is_our_pop3d(bytes(tmp_path / "none"))
