@@ -507,8 +507,8 @@ class Send:
             try:
                 self.todo = os.listdir("todo")
             except OSError:
-                log(b"alert: unable to opendir todo, sleeping half a minute\n")
-                time.sleep(30)
+                log(b"alert: unable to opendir todo, sleeping...\n")      # pausedir()
+                time.sleep(10)
                 return
             self.nexttodorun = self.recent + SLEEP_TODO
         if not self.todo:
