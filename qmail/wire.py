@@ -6,6 +6,8 @@ output is buffered and flushed when the buffer fills or the program asks.
 import os
 import select
 
+POLL_MAX = (1 << 31) - 1     # poll() takes a C int of milliseconds; the C's select() takes seconds
+
 
 class Timeout(Exception):
     """No data could be read or written within the timeout."""
@@ -57,8 +59,14 @@ class Wire:
     def _wait(self, fd: int, for_write: bool) -> bool:
         poller = select.poll()
         poller.register(fd, select.POLLOUT if for_write else select.POLLIN)
+        left = int(self.timeout * 1000)
         while True:
             try:
-                return bool(poller.poll(int(self.timeout * 1000)))
+                if left > POLL_MAX:            # e.g. timeoutsmtpd 3000000: wait in slices
+                    if poller.poll(POLL_MAX):
+                        return True
+                    left -= POLL_MAX
+                    continue
+                return bool(poller.poll(left))
             except InterruptedError:
                 continue

@@ -228,3 +228,22 @@ def test_unreadable_morercpthosts_is_fatal_at_start(home):
     os.symlink("morercpthosts.cdb", home / "control" / "morercpthosts.cdb")
     with pytest.raises(control.ControlError):
         load_config({}, [])
+
+
+def test_timeout_beyond_polls_limit(home):
+    """timeoutsmtpd is a C int of seconds (the C selects with it); poll() takes a C int of
+    milliseconds, so a large value must still work: a read with data ready returns it."""
+    from qmail.wire import Wire
+    write(home, "timeoutsmtpd", b"3000000\n")
+    timeout = load_config({}, [])[1]
+    assert timeout == 3000000
+    r, w = os.pipe()
+    try:
+        os.write(w, b"NOOP\r\n")
+        wire = Wire(timeout, rfd=r, wfd=w)
+        assert wire.read() == b"NOOP\r\n"
+        wire.write(b"250 ok\r\n", flush=True)
+        assert os.read(r, 100) == b"250 ok\r\n"
+    finally:
+        os.close(r)
+        os.close(w)
