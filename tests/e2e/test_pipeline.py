@@ -319,3 +319,45 @@ def test_qmail_inject_and_sendmail_from_a_shell(drop):
         rb"From: bob@example.org\n"
         rb"To: demo@localhost.localhost\n"
         rb"Subject: sendmail " + token.encode(), header), header
+
+
+def test_a_bounce_that_bounces_goes_to_postmaster(drop):
+    """MAIL FROM:<> to an unknown address: the bounce has nowhere to go, so the double bounce
+    goes to doublebounceto@doublebouncehost (postmaster@localhost: ~alias/.qmail-postmaster)
+    with envelope sender #@[] (§9.5)."""
+    token = b"double-%d" % time.time_ns()
+    sent = b"Subject: " + token + b"\n\nbounce me twice\n"
+    swaks(drop, "<>", "nobody-twice@localhost", sent)
+    alias = drop.home / "alias" / "Maildir"
+    deadline = time.monotonic() + 30
+    found = []
+    while not found:
+        assert time.monotonic() < deadline, log_text(drop)[-3000:]
+        found = [p.read_bytes() for p in (alias / "new").iterdir() if token in p.read_bytes()]
+        time.sleep(0.05)
+    [double] = found
+    m = re.fullmatch(
+        rb"Return-Path: <#@\[\]>\n"
+        rb"Delivered-To: postmaster@localhost\n"
+        rb"Received: \(qmail \d+ invoked [^)]*\); " + DATE + rb"\n"
+        rb"Date: " + DATE + rb"\n"
+        rb"From: MAILER-DAEMON@localhost\n"
+        rb"To: postmaster@localhost\n"
+        rb"Subject: failure notice\n"
+        rb"\n"
+        rb"Hi\. This is the qmail-send program at localhost\.\n"
+        rb"I tried to deliver a bounce message to this address, but the bounce bounced!\n"
+        rb"\n"
+        rb"<nobody-twice@localhost>:\n"
+        rb"Sorry, no mailbox here by that name\. \(#5\.1\.1\)\n"
+        rb"\n"
+        rb"--- Below this line is the original bounce\.\n"
+        rb"\n"
+        rb"Return-Path: <>\n"
+        rb"Received: \(qmail \d+ invoked [^)]*\); " + DATE + rb"\n"
+        rb"Received: from unknown \(HELO client\.example\) \(127\.0\.0\.1\)\n"
+        rb"  by localhost with SMTP; " + DATE + rb"\n" + re.escape(sent), double)
+    assert m, double.decode(errors="replace")
+    log = wait_log(drop, r"^qmail: \S+ info msg \d+: bytes \d+ from <#@\[\]> qp \d+ uid \d+$")
+    assert re.search(r"^qmail: \S+ starting delivery \d+: msg \d+ to local postmaster@localhost$",
+                     log, re.M), log
