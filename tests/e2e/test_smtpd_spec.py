@@ -136,3 +136,27 @@ def test_greeting_and_missing_me(home):
         0, b"220 mx.example.org NO UCE ESMTP\r\n221 mx.example.org NO UCE\r\n")
     (home / "control" / "smtpgreeting").unlink()
     assert run(home, b"QUIT\r\n")[:2] == (1, b"421 unable to read controls (#4.3.0)\r\n")
+
+
+@pytest.mark.slow
+def test_timeout_is_per_read(home):
+    """§1.3: timeoutsmtpd bounds each read, not the session: a client sending a byte every
+    0.7 s outlives timeoutsmtpd 2; then 2 s of silence get `451 timeout (#4.4.2)`, exit 1."""
+    import time
+    (home / "control" / "timeoutsmtpd").write_bytes(b"2\n")
+    environ = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "QMAILHOME": str(home)}
+    proc = subprocess.Popen([support.ours("qmail-smtpd")], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, env=environ)
+    try:
+        for byte in b"NOOP\r\n":
+            time.sleep(0.7)
+            proc.stdin.write(bytes([byte]))
+            proc.stdin.flush()
+        out = proc.stdout.read()           # stdin stays open: smtpd ends by its timeout
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert out == b"220 mx.example.org ESMTP\r\n250 ok\r\n451 timeout (#4.4.2)\r\n"
+    assert proc.returncode == 1
