@@ -2,14 +2,15 @@
 
 Each server runs `tcpserver -1 -H -R -l 0 127.0.0.1 0 /bin/true` (no DNS or IDENT, as the
 C rate is meant); bench/tcpload.c (compiled here with gcc into a temporary directory) keeps
-1, 8 and 32 connections in flight from 127.0.0.1-8 for a few seconds. Runs alternate C, ours,
+1, 8 and 32 connections in flight, without and with -v, from 127.0.0.1-8 for a few seconds. Runs alternate C, ours,
 C, ours... and the median of each is compared (the machine may be shared: short interleaved
 runs), with the CPU time per connection of each server and its programs (utime+stime of the
 server plus its reaped children), which other load disturbs less. Also printed: idle RSS of each server, and the
 memory each open connection costs (PSS of the server and its children with 20 connections
 held open by `cat`, minus idle, per connection).
 
-    python -m bench tcpserver           (TCPSERVER_BENCH_SECONDS, TCPSERVER_BENCH_ROUNDS)
+    python -m bench tcpserver           (TCPSERVER_BENCH_SECONDS, TCPSERVER_BENCH_ROUNDS,
+                                         TCPSERVER_BENCH_MODES=plain,v, TCPSERVER_BENCH_MEMORY=0)
 """
 import os
 import shutil
@@ -157,28 +158,26 @@ def main() -> int:
         print(f"tcpserver {' '.join(OPTIONS)} 127.0.0.1 0 /bin/true; {seconds:g} s x {rounds} "
               f"rounds, median connections/s")
         worst = None
-        for concurrency in CONCURRENCY:
-            c_runs, our_runs = [], []
-            for _ in range(rounds):
-                c_runs.append(rate(load, C_TCPSERVER, concurrency, seconds))
-                our_runs.append(rate(load, ours(), concurrency, seconds))
-            c = statistics.median(r for r, _ in c_runs)
-            py = statistics.median(r for r, _ in our_runs)
-            c_cpu = statistics.median(t for _, t in c_runs)
-            py_cpu = statistics.median(t for _, t in our_runs)
-            ratio = py / c
-            worst = ratio if worst is None else min(worst, ratio)
-            print(f"  {concurrency:3d} concurrent: C {c:7.0f}/s  ours {py:7.0f}/s  ratio {ratio:.2f}x"
-                  f"   CPU/connection C {c_cpu:.2f} ms, ours {py_cpu:.2f} ms")
+        modes = os.environ.get("TCPSERVER_BENCH_MODES", "plain,v").split(",")
+        for mode in modes:      # -v as the real start-up lines use it (log to /dev/null)
+            extra = {"plain": [], "v": ["-v"]}[mode]
+            for concurrency in CONCURRENCY:
+                c_runs, our_runs = [], []
+                for _ in range(rounds):
+                    c_runs.append(rate(load, C_TCPSERVER, concurrency, seconds, extra))
+                    our_runs.append(rate(load, ours(), concurrency, seconds, extra))
+                c = statistics.median(r for r, _ in c_runs)
+                py = statistics.median(r for r, _ in our_runs)
+                c_cpu = statistics.median(t for _, t in c_runs)
+                py_cpu = statistics.median(t for _, t in our_runs)
+                ratio = py / c
+                worst = ratio if worst is None else min(worst, ratio)
+                print(f"  {' '.join(extra):2s} {concurrency:3d} concurrent: C {c:7.0f}/s  "
+                      f"ours {py:7.0f}/s  ratio {ratio:.2f}x   CPU/connection C {c_cpu:.2f} ms,"
+                      f" ours {py_cpu:.2f} ms")
         print(f"  worst ratio {worst:.2f}x (target >= 0.90x)")
-        rates = []
-        for concurrency in (1, 8):       # -v, log to /dev/null: see tcpserver/server.py run()
-            c = statistics.median(rate(load, C_TCPSERVER, concurrency, seconds, ["-v"])[0]
-                                  for _ in range(max(rounds // 2, 1)))
-            py = statistics.median(rate(load, ours(), concurrency, seconds, ["-v"])[0]
-                                   for _ in range(max(rounds // 2, 1)))
-            rates.append(f"{concurrency} concurrent {py / c:.2f}x")
-        print(f"  with -v (for information): {', '.join(rates)}")
+    if os.environ.get("TCPSERVER_BENCH_MEMORY", "1") == "0":
+        return 0
     c_idle, c_per = memory(C_TCPSERVER)
     py_idle, py_per = memory(ours())
     print(f"  idle RSS: C {c_idle} kB, ours {py_idle} kB ({py_idle / max(c_idle, 1):.1f}x)")

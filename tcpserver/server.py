@@ -90,11 +90,19 @@ class Server:
         self.skipped = False                  # reap() left a zombie for the threads
         self.jobs = None
         self.spawner = None
-        if self.fast and self.warm is None and SPAWNER_THREADS:
+        if (self.fast or self.lookups) and bool(self.argv[0]) and self.warm is None \
+                and SPAWNER_THREADS:
             try:
                 self.spawner = spawning.Spawner(self.argv)
             except (OSError, AttributeError, ImportError):
                 pass               # no ctypes or no glibc: os.posix_spawnp from the loop
+        # Lookups (PTR, -p, IDENT) for an exec'd program: a lookup thread per connection in
+        # progress does §1.6 steps 2-8, then spawns the program itself (no fork of the server).
+        self.threaded = self.lookups and self.spawner is not None
+        self.lookup_jobs = queue.SimpleQueue()
+        self.idle_lookups = 0                 # lookup threads waiting for a job (under lock)
+        self.looking: dict[int, tuple] = {}   # fd: (ip, port, local ip) during lookups
+        self.terminating = False
 
     def preload(self) -> None:
         """Import now what children need, once (not per child, and before dropping uid)."""
@@ -112,13 +120,14 @@ class Server:
     # ------------------------------------------------------------------ the accept loop
 
     def run(self) -> None:
-        if self.spawner is not None and not self.verbose:
-            # Spawner threads only without -v. With -v the `pid`/`ok` lines are written once
-            # posix_spawn has returned, i.e. after the exec: a program that writes to fd 2 at
-            # once can come first (the C child logs before its exec). Measured with a shell
-            # that writes one line: 30% came first from threads (the GIL comes back late),
-            # 10% from the loop itself, so with -v the loop spawns. Our own handlers (warm),
-            # denials and drops are logged by a forked child first, in the C order.
+        if self.spawner is not None and self.fast:
+            # With -v the `pid`/`ok` lines of a program started by posix_spawn are written
+            # once it has returned, i.e. after the exec: a program that writes to fd 2 at once
+            # can come first (the C child logs before its exec). A lone client is spawned by
+            # the loop itself (`direct` below), which keeps that rare; under load the threads
+            # overlap the execs (the loop alone reaches about 0.7x the C rate at 8-32 clients
+            # with -v, the threads the C rate). Our own handlers (warm), denials and drops are
+            # logged by a forked child first, in the C order.
             sys.setswitchinterval(0.001)     # a spawner thread gets the GIL soon after exec
             self.jobs = queue.SimpleQueue()
             for _ in range(SPAWNER_THREADS):
@@ -139,7 +148,11 @@ class Server:
         listening = select.poll()
         listening.register(self.listener.fileno(), select.POLLIN)
         listener_fd = self.listener.fileno()
+        if self.threaded:
+            signal.signal(signal.SIGTERM, self._sigterm)
         while True:
+            if self.terminating:
+                self.terminate()
             if self.pending:
                 self.reap()
             if self.slots.full:
@@ -167,6 +180,41 @@ class Server:
 
     def _sigchld(self, signum, frame) -> None:
         self.pending = True
+
+    def _sigterm(self, signum, frame) -> None:
+        if not self.looking:
+            os._exit(0)            # §1.14: at once, status 0; children keep running
+        self.terminating = True    # the loop (woken by the signal) hands over the lookups
+
+    def terminate(self) -> None:
+        """SIGTERM with connections in their lookups: the C's children would go on and run
+        the program, so a forked process takes them over (each in a child of its own, from
+        the `pid` line on, as the forked path does) while this process exits 0 at once."""
+        self.lock.acquire()        # no thread between its lookups and its spawn or fork
+        jobs = dict(self.looking)
+        if jobs:
+            try:
+                pid = os.fork()
+            except OSError:
+                pid = -1
+            if pid == 0:
+                status = 0
+                try:
+                    self.listener.close()
+                    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                    for fd, (ip, port, local_ip) in jobs.items():
+                        if os.fork() == 0:
+                            code = EXIT_DROP
+                            try:
+                                code = self.child(fd, ip, port, None, local_ip)
+                            finally:
+                                os._exit(code)
+                        os.close(fd)
+                except BaseException:
+                    status = 111
+                finally:
+                    os._exit(status)
+        os._exit(0)
 
     def _drain(self) -> None:
         try:
@@ -242,6 +290,52 @@ class Server:
             except OSError:
                 pass
 
+    def _lookup(self, job: tuple[int, bytes, bytes]) -> None:
+        """Hand a connection to an idle lookup thread, or to a new one: a slow answer for
+        one connection never waits for, or delays, another's."""
+        with self.lock:
+            if self.idle_lookups:
+                self.idle_lookups -= 1              # that thread is, or will be, in get()
+                self.lookup_jobs.put(job)
+                return
+        threading.Thread(target=self._lookup_loop, args=(job,), daemon=True).start()
+
+    def _lookup_loop(self, job: tuple[int, bytes, bytes]) -> None:
+        while True:
+            try:
+                self._lookup_job(*job)
+            except Exception:              # never a traceback in the log; keep serving
+                pass
+            with self.lock:
+                self.idle_lookups += 1
+            job = self.lookup_jobs.get()
+
+    def _lookup_job(self, fd: int, ip: bytes, port: bytes) -> None:
+        """In a lookup thread: §1.6 steps 2-8, then the program started as by the loop (a
+        forked child only to log and exit for a deny or a dropped connection)."""
+        try:
+            outcome = self.local_address(fd)
+            if type(outcome) is not Drop:
+                with self.lock:
+                    self.looking[fd] = (ip, port, outcome)
+                try:
+                    outcome = self.decide(ip, port, outcome)
+                finally:
+                    with self.lock:
+                        del self.looking[fd]
+        except Exception:
+            outcome = None                 # the child repeats it and fails the same way
+        if type(outcome) is Verdict and not outcome.deny:
+            with self.lock:
+                self.in_flight += 1
+            self._spawn_job(fd, ip, port, outcome)     # closes fd
+            return
+        try:
+            with self.lock:
+                self._started(self.fork_child(fd, ip, port, outcome))
+        finally:
+            os.close(fd)
+
     def _title(self) -> None:
         if self._setproctitle:
             self._setproctitle(self._title_prefix + "%d/%d" % (self.slots.children, self.o.limit))
@@ -258,6 +352,10 @@ class Server:
             self._title()
         outcome = None
         try:
+            if self.threaded:
+                self._lookup((fd, ip, port))
+                fd = -1                                 # _lookup_job closes it
+                return
             if self.fast:
                 outcome = self.prepare(fd, ip, port)
                 if type(outcome) is Verdict and not outcome.deny and self.warm is None:
@@ -300,7 +398,14 @@ class Server:
                             v.remote_host, ip, v.remote_info, port)
 
     def prepare(self, fd: int, ip: bytes, port: bytes) -> Verdict | Drop:
-        """§1.6 steps 2-8: options, banner, local address, lookups (in a child), rules."""
+        """§1.6 steps 2-8: options, banner, local address, lookups, rules."""
+        local_ip = self.local_address(fd)
+        if type(local_ip) is Drop:
+            return local_ip
+        return self.decide(ip, port, local_ip)
+
+    def local_address(self, fd: int) -> bytes | Drop:
+        """§1.6 steps 2-4: options, banner, local address."""
         o = self.o
         local_ip = self.fixed_local_ip
         if not o.delay or o.banner or local_ip is None:
@@ -322,6 +427,11 @@ class Server:
                     return Drop(b"unable to get local address: " + djb_error(e).encode())
             finally:
                 sock.detach()
+        return local_ip
+
+    def decide(self, ip: bytes, port: bytes, local_ip: bytes) -> Verdict | Drop:
+        """§1.6 steps 5-8: lookups and rules."""
+        o = self.o
         local_host = o.local_host
         remote_host = remote_info = None
         if self.lookups:
@@ -378,8 +488,10 @@ class Server:
                 os._exit(status)
         return pid
 
-    def child(self, fd: int, ip: bytes, port: bytes, outcome: Verdict | Drop | None) -> int:
-        """The forked child: §1.6 from the `pid` line to the exec (or exit 100/111)."""
+    def child(self, fd: int, ip: bytes, port: bytes, outcome: Verdict | Drop | None,
+              local_ip: bytes | None = None) -> int:
+        """The forked child: §1.6 from the `pid` line to the exec (or exit 100/111); with
+        LOCAL_IP, steps 2-4 are done already."""
         try:
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -391,7 +503,10 @@ class Server:
         if self.verbose:
             write2(pid_line(os.getpid(), ip))
         if outcome is None:
-            outcome = self.prepare(fd, ip, port)
+            if local_ip is None:
+                outcome = self.prepare(fd, ip, port)
+            else:
+                outcome = self.decide(ip, port, local_ip)
         if type(outcome) is Drop:
             if self.log:
                 write2(drop_line(outcome.reason))
