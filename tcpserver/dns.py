@@ -354,7 +354,67 @@ def preload():
     return _dns
 
 
+class DjbRandom:
+    """djbdns' dns_random(): the `surf` generator. tcpserver never calls dns_random_init, so
+    its seed and input stay zero and the sequence is fixed; every query attempt takes three
+    values (two for the query id, one for the random source port), and dns_sortip takes one
+    per swap. So the address tcpserver binds for a name with several A records is the C's
+    (§1.3: two records -> the second, three -> the third, after one query)."""
+
+    def __init__(self) -> None:
+        self.seed = [0] * 32
+        self.inp = [0] * 12
+        self.out = [0] * 8
+        self.left = 0
+
+    def _surf(self) -> None:
+        m = 0xFFFFFFFF
+        seed = self.seed
+        t = [self.inp[i] ^ seed[12 + i] for i in range(12)]
+        out = seed[24:32]
+        x = t[11]
+        total = 0
+        for _ in range(2):
+            for _ in range(16):
+                total = (total + 0x9E3779B9) & m
+                for i, b in ((0, 5), (1, 7), (2, 9), (3, 13), (4, 5), (5, 7), (6, 9), (7, 13),
+                             (8, 5), (9, 7), (10, 9), (11, 13)):
+                    rot = ((x << b) | (x >> (32 - b))) & m
+                    x = t[i] = (t[i] + ((((x ^ seed[i]) + total) & m) ^ rot)) & m
+            for i in range(8):
+                out[i] ^= t[i + 4]
+        self.out = out
+
+    def __call__(self, n: int) -> int:
+        if not n:
+            return 0
+        if not self.left:
+            for i in range(4):                       # ++in[0], carrying into in[1..3]
+                self.inp[i] = (self.inp[i] + 1) & 0xFFFFFFFF
+                if self.inp[i]:
+                    break
+            self._surf()
+            self.left = 8
+        self.left -= 1
+        return self.out[self.left] % n
+
+    def sortip(self, ips: list) -> list:
+        """dns_sortip: swap each last element with a random earlier-or-same one."""
+        ips = list(ips)
+        n = len(ips)
+        while n > 1:
+            i = self(n)
+            n -= 1
+            ips[i], ips[n] = ips[n], ips[i]
+        return ips
+
+
+djb_random = DjbRandom()
+
+
 def _query(dns, qname, qtype: int):
+    for _ in range(3):            # djb's query id (2 values) and random source port (1)
+        djb_random(256)
     q = dns.message.make_query(qname, qtype, use_edns=False)   # RD set, random id
     return q, q.to_wire()
 
@@ -522,19 +582,22 @@ def name4(ip: str | bytes) -> bytes:
     return b""
 
 
-def ip4(name: bytes) -> list[str]:
-    """A records of NAME in random order (dns_ip4); a dotted-quad NAME needs no query."""
+def ip4(name: bytes, unseeded: bool = False) -> list[str]:
+    """A records of NAME in random order (dns_ip4); a dotted-quad NAME needs no query.
+    unseeded: the order of djb's never-seeded generator (tcpserver), else truly random."""
     literal = _literal_ip4(name)
     if literal is not None:
         return literal
     reply = _resolve(domain_fromdot(name), _T_A)
     found = [rdata.address for rdata in _answers(reply, _T_A)]
+    if unseeded:
+        return djb_random.sortip(found)
     import random
     random.shuffle(found)
     return found
 
 
-def ip4_qualify(name: bytes) -> tuple[list[str], bytes]:
+def ip4_qualify(name: bytes, unseeded: bool = False) -> tuple[list[str], bytes]:
     """dns_ip4_qualify: resolv.conf `search`/`domain`, $LOCALDOMAIN, $DNSREWRITEFILE rules.
 
     Returns (addresses, the name last tried); tries each qualified candidate in turn until
@@ -543,7 +606,7 @@ def ip4_qualify(name: bytes) -> tuple[list[str], bytes]:
     found: list[str] = []
     fqdn = name
     for fqdn in qualify(name, _rules()):
-        found = ip4(fqdn)
+        found = ip4(fqdn, unseeded)
         if found:
             break
     return found, fqdn

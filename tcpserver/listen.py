@@ -12,7 +12,7 @@ def resolve_host(host: bytes) -> str:
     name is qualified and asked for A records, and /etc/hosts is never read."""
     from tcpserver import dns
     try:
-        addresses, _ = dns.ip4_qualify(host)
+        addresses, _ = dns.ip4_qualify(host, unseeded=True)
     except dns.DnsError as e:
         raise Fatal(b"temporarily unable to figure out IP address for %s: %s"
                     % (host, djb_error(e.errno).encode())) from None

@@ -266,3 +266,55 @@ def test_local_name_lookup_fails(tmp_path):
     with fakes.FakeDns() as dns:
         dns.fail_reverse("127.0.0.1", "quickfail")
         both(tmp_path, ["-v", "-H", "-R"], SHOW, env=env)
+
+
+# --------------------------------------------------------------- host argument through DNS
+def bound_or_error(binary, host, env):
+    """Start BINARY on HOST port 0: ('bound', local address) or (exit code, stderr)."""
+    proc = subprocess.Popen([binary, "-1", "-HRl0", host, "0", "true"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, start_new_session=True)
+    try:
+        line = proc.stdout.readline()
+        if line:
+            for last in range(1, 16):       # the bound address: who accepts a connection
+                with socket.socket() as s:
+                    s.settimeout(2)
+                    if s.connect_ex((f"127.0.0.{last}", int(line))) == 0:
+                        return "bound", last
+            return "bound", None
+        return proc.wait(30), proc.stderr.read()
+    finally:
+        stop(proc)
+        proc.stderr.close()
+
+
+@needs_root
+def test_host_names_qualified_and_rewritten(tmp_path):
+    rewrite = tmp_path / "rewrite"
+    cases = [("two.example", {}), ("three.example", {}), ("UP.Example", {}),
+             ("up.example.", {}), ("srv", {"LOCALDOMAIN": "nope.test local.test"}),
+             ("srv.", {"LOCALDOMAIN": "local.test"}), ("broken.example", {}),
+             ("127.0.0.1x", {}), ("up.example", {"DNSCACHEIP": "127.000.000.001"}),
+             ("srv", {"DNSREWRITEFILE": str(rewrite)}),
+             ("srv.x", {"DNSREWRITEFILE": str(rewrite)}),
+             ("a.foo", {"DNSREWRITEFILE": str(rewrite)}), ("tc.example", {}),
+             *((f"m{n}.example", {}) for n in range(4, 8)),
+             *((f"m{n}", {"LOCALDOMAIN": "one.test two.test"}) for n in (2, 5))]
+    rewrite.write_text("=srv:127.0.0.13\n*.x:.other.test\n-a.foo:up.example\n")
+    with fakes.FakeDns() as dns:
+        dns.a("two.example", "127.0.0.2", "127.0.0.3")
+        dns.a("three.example", "127.0.0.2", "127.0.0.3", "127.0.0.4")
+        dns.a("srv.local.test", "127.0.0.9")
+        dns.a("srv.x.other.test", "127.0.0.10")
+        dns.a("up.example", "127.0.0.11")
+        dns.fail("broken.example", "A", "quickfail")
+        dns.a("tc.example", "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5")
+        dns.fail("tc.example", "A", "truncate")       # the answer over TCP
+        for n in range(2, 8):     # the pick follows djb's never-seeded generator
+            for name in (f"m{n}.example", f"m{n}.two.test"):
+                dns.a(name, *[f"127.0.0.{i}" for i in range(2, 2 + n)])
+        for host, extra in cases:
+            env = dict(BASE_ENV, **extra)
+            c = bound_or_error(reference("tcpserver"), host, env)
+            py = bound_or_error(ours("tcpserver"), host, env)
+            assert py == c, (host, extra)
