@@ -176,10 +176,14 @@ def _getpwnam(name: bytes) -> PwEntry | None:
     return PwEntry(os.fsencode(pw.pw_name), pw.pw_uid, pw.pw_gid, os.fsencode(pw.pw_dir))
 
 
-# error_temp(): errors that may go away (qmail-getpw exits QLX_NFS on them)
-_TEMP_ERRNOS = {errno.EINTR, errno.ENOMEM, errno.ETXTBSY, errno.EIO, errno.ETIMEDOUT,
-                errno.EAGAIN, errno.ENFILE, errno.EMFILE, errno.ENOSPC, errno.EHOSTUNREACH,
-                errno.ENETUNREACH, errno.ECONNREFUSED, errno.ECONNRESET}
+# error_temp() (error_temp.c): errors that may go away (qmail-getpw exits QLX_NFS on them)
+_TEMP_ERRNOS = frozenset({
+    errno.EINTR, errno.ENOMEM, errno.ETXTBSY, errno.EIO, errno.ETIMEDOUT, errno.EAGAIN,
+    errno.EDEADLK, errno.EBUSY, errno.ENFILE, errno.EMFILE, errno.EFBIG, errno.ENOSPC,
+    errno.ENETDOWN, errno.ENETUNREACH, errno.ENETRESET, errno.ECONNABORTED, errno.ECONNRESET,
+    errno.ENOBUFS, errno.ECONNREFUSED, errno.EHOSTDOWN, errno.EHOSTUNREACH, errno.EUSERS,
+    errno.EDQUOT, errno.ESTALE, errno.ENOLCK,
+})
 
 
 def lookup(home: str, local: bytes) -> Recipient:

@@ -1,6 +1,7 @@
 """Who receives a local address: qmail-newu's users/assign compiler, qmail-lspawn's users/cdb
 search and qmail-getpw's passwd rules (spec/qmail.md §10.1); qmail-qread's lines (§12.1);
 qmail-clean's requests."""
+import errno
 import os
 from types import SimpleNamespace
 
@@ -106,6 +107,17 @@ def fake_stat(path):
 ])
 def test_getpw(local, nughde):
     assert getpw(local, PASSWD.get, fake_stat) == nughde
+
+
+@pytest.mark.parametrize("err", [errno.ESTALE, errno.EIO, errno.EDQUOT, errno.ENOLCK])
+def test_getpw_temporary_stat_errors_are_qlx_nfs(err):
+    """A home directory that cannot be stat()ed for an error_temp() reason is QLX_NFS (a
+    deferral), not a fall-through to the alias user."""
+    def stat(path):
+        raise OSError(err, os.strerror(err))
+    with pytest.raises(LookupError_) as e:
+        getpw(b"joe", PASSWD.get, stat)
+    assert e.value.code == users.QLX_NFS
 
 
 def test_getpw_without_alias_user():
