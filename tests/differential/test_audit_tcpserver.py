@@ -297,7 +297,7 @@ def test_host_names_qualified_and_rewritten(tmp_path):
              ("127.0.0.1x", {}), ("up.example", {"DNSCACHEIP": "127.000.000.001"}),
              ("srv", {"DNSREWRITEFILE": str(rewrite)}),
              ("srv.x", {"DNSREWRITEFILE": str(rewrite)}),
-             ("a.foo", {"DNSREWRITEFILE": str(rewrite)}), ("tc.example", {}),
+             ("a.foo", {"DNSREWRITEFILE": str(rewrite)}),
              *((f"m{n}.example", {}) for n in range(4, 8)),
              *((f"m{n}", {"LOCALDOMAIN": "one.test two.test"}) for n in (2, 5))]
     rewrite.write_text("=srv:127.0.0.13\n*.x:.other.test\n-a.foo:up.example\n")
@@ -308,8 +308,9 @@ def test_host_names_qualified_and_rewritten(tmp_path):
         dns.a("srv.x.other.test", "127.0.0.10")
         dns.a("up.example", "127.0.0.11")
         dns.fail("broken.example", "A", "quickfail")
-        dns.a("tc.example", "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5")
-        dns.fail("tc.example", "A", "truncate")       # the answer over TCP
+        # not compared: an answer over TCP (truncated over UDP): the C binds its TCP client
+        # socket to a port from the same fixed sequence each run, finds it in TIME_WAIT from
+        # the previous run and draws again, so its pick varies between runs
         for n in range(2, 8):     # the pick follows djb's never-seeded generator
             for name in (f"m{n}.example", f"m{n}.two.test"):
                 dns.a(name, *[f"127.0.0.{i}" for i in range(2, 2 + n)])
