@@ -422,3 +422,43 @@ def test_forwarding_by_an_unprivileged_user_goes_through_qmail_queued(home, qmai
     assert b"\nDelivered-To: joe@mx.example.org\n" in forwarded
     assert re.search(rb"Received: \(qmail \d+ invoked by uid %d\)" % NOBODY, forwarded)
     assert maildir_messages(joe / "Maildir") == []
+
+
+def test_percenthack_virtualdomains_and_the_bounce_without_the_prepend(home, qmail):
+    """§9.2: `x%virt.example@mx.example.org` (percenthack) becomes x@virt.example; the
+    virtual domain makes it local as joe-x@virt.example (users/assign wildcard `+joe-`, so
+    ~joe/.qmail-x); y@virt.example has no .qmail-y and bounces, and the bounce names it
+    without the `joe-` prepend (§9.5)."""
+    joe = add_user(home, "joe")
+    assign = home / "users" / "assign"
+    assign.write_bytes(assign.read_bytes()[:-2] + b"+joe-:joe:%d:%d:%s:-::\n.\n"
+                       % (NOBODY, NOBODY, str(joe).encode()))
+    subprocess.run([ours("qmail-newu")], env=qmail.env, check=True)
+    (joe / ".qmail-x").write_bytes(b"./Maildir/\n")
+    os.chown(joe / ".qmail-x", NOBODY, NOBODY)
+    (home / "control" / "percenthack").write_bytes(b"mx.example.org\n")
+    (home / "control" / "virtualdomains").write_bytes(b"virt.example:joe\n")
+    assert run_queue(home, MESSAGE, envelope(b"joe@mx.example.org",
+                                             b"x%virt.example@mx.example.org",
+                                             b"y@virt.example")).returncode == 0
+    qmail.start()
+    log = qmail.wait_log(r"^bounce msg \d+ qp \d+$")
+    assert re.search(r"^starting delivery \d+: msg \d+ to local joe-x@virt.example$", log, re.M)
+    assert re.search(r"^starting delivery \d+: msg \d+ to local joe-y@virt.example$", log, re.M)
+    qmail.wait_log(r"^end msg \d+$", count=2)
+    delivered, bounce = sorted(maildir_messages(joe / "Maildir"),
+                               key=lambda m: b"failure notice" in m)
+    assert delivered.startswith(b"Return-Path: <joe@mx.example.org>\n"
+                                b"Delivered-To: joe-x@virt.example\n")
+    assert (b"\n\n<y@virt.example>:\nSorry, no mailbox here by that name. (#5.1.1)\n\n"
+            b"--- Below this line is a copy of the message.\n") in bounce
+
+
+def test_no_deliveries_as_root(home, qmail):
+    """A users/assign entry with uid 0: qmail-lspawn refuses (§9.1), a deferral."""
+    assign = home / "users" / "assign"
+    assign.write_bytes(b"=boss:root:0:0:%s:::\n.\n" % str(home.parent).encode())
+    subprocess.run([ours("qmail-newu")], env=qmail.env, check=True)
+    assert run_queue(home, MESSAGE, envelope(b"", b"boss@mx.example.org")).returncode == 0
+    qmail.start()
+    qmail.wait_log(r"^delivery 1: deferral: Not_allowed_to_perform_deliveries_as_root./$")
