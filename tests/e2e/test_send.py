@@ -462,3 +462,17 @@ def test_no_deliveries_as_root(home, qmail):
     assert run_queue(home, MESSAGE, envelope(b"", b"boss@mx.example.org")).returncode == 0
     qmail.start()
     qmail.wait_log(r"^delivery 1: deferral: Not_allowed_to_perform_deliveries_as_root./$")
+
+
+def test_concurrencylocal_0_holds_local_deliveries(home, qmail):
+    """§9.1: a concurrency of 0 holds that channel; the message waits in the queue."""
+    add_user(home, "joe")
+    (home / "control" / "concurrencylocal").write_bytes(b"0\n")
+    assert run_queue(home, MESSAGE, envelope(b"", b"joe@mx.example.org")).returncode == 0
+    qmail.start()
+    log = qmail.wait_log(r"^info msg \d+: .*$")
+    assert log.startswith("status: local 0/0 remote 0/20\n"), log
+    time.sleep(0.5)
+    assert "starting delivery" not in qmail.log()
+    out = subprocess.run([ours("qmail-qread")], env=qmail.env, capture_output=True).stdout
+    assert out.endswith(b"\n\tlocal\tjoe@mx.example.org\n"), out
