@@ -515,3 +515,12 @@ def test_auth_spaces_before_mechanism_and_initial_response(smtp):
     t = smtp(b"AUTH  LOGIN   Ym9i\r\nc2VjcmV0\r\n", AUTH)
     assert t.out == GREET + b"334 UGFzc3dvcmQ6\r\n235 ok, go ahead (#2.0.0)\r\n"
     assert t.auths == [(b"bob", b"secret", b"")]
+
+
+def test_empty_environment_values_are_values(smtp):
+    """§2.1: a set but empty TCPREMOTEHOST/TCPREMOTEIP/TCPLOCALHOST is used as it is; an
+    empty HELO then equals the remote host."""
+    config = cfg(remotehost=b"", remoteip=b"", local=b"")
+    t = smtp(b"HELO\r\n" + START + b".\r\n", config)
+    assert t.queued[0][0] == b"Received: from  ()\n  by  with SMTP; 24 Nov 2026 20:50:16 -0000\n"
+    assert received(smtp, b"HELO x\r\n", config) == b"Received: from  (HELO x) ()"
