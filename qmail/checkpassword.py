@@ -253,12 +253,22 @@ def pathexec(argv: list[str]) -> int:
             status = _pop3d_in_process([os.fsdecode(candidate), *argv[1:]])
             if status is not None:
                 return status
+        _default_signals()
         try:
             os.execve(candidate, args, os.environb)
         except OSError as e:
             if e.errno not in _NEXT_ENTRY:
                 return EXIT_TEMP
     return EXIT_TEMP
+
+
+def _default_signals() -> None:
+    """SIGPIPE and SIGXFSZ back to their defaults for PROG: Python ignores both, and execve
+    keeps an ignored signal ignored; the C checkpassword passes on what qmail-popup's child
+    set (SIG_DFL)."""
+    import _signal      # the C module: signal.py would import enum
+    for sig in (_signal.SIGPIPE, _signal.SIGXFSZ):
+        _signal.signal(sig, _signal.SIG_DFL)
 
 
 POP3D_SCRIPT = b"from qmail.pop3d import main"      # in the console script pip writes

@@ -106,6 +106,65 @@ def _write_payload(w: int, auth: Authenticate) -> None:
         os.close(w)
 
 
+CHECKERS = {"vchkpw": b"from qmail.vchkpw import main",      # what pip's console scripts
+            "checkpassword": b"from qmail.checkpassword import main"}     # import
+
+
+def our_checker(name: str) -> tuple[str, str] | None:
+    """(path, module) when execvp(name) would run our own vchkpw or checkpassword console
+    script (the one next to our interpreter): the first executable file execvp's PATH
+    search finds (default /bin:/usr/bin)."""
+    if "/" in name:
+        candidates = [name]
+    else:
+        path = os.environ.get("PATH", "/bin:/usr/bin")
+        candidates = [os.path.join(entry, name) for entry in path.split(":")]
+    bindir = os.path.dirname(sys.executable)
+    for candidate in candidates:
+        try:
+            if not (os.path.isfile(candidate) and os.access(candidate, os.X_OK)):
+                continue                    # execvp goes on past ENOENT, EACCES ...
+            real = os.path.realpath(candidate)
+            for module, line in CHECKERS.items():
+                if real == os.path.realpath(os.path.join(bindir, module)):
+                    with open(candidate, "rb") as f:
+                        head = f.read(512)
+                    if head.startswith(b"#!") and line in head:
+                        return candidate, module
+        except OSError:
+            pass
+        return None                         # ... and runs the first executable file
+    return None
+
+
+def _fork_checker(path: str, module: str, argv: list[str]) -> int:
+    """Our vchkpw/checkpassword in a forked child instead of a fresh interpreter: what the
+    exec'd program gets (argv, environment, fds 0-3, a fresh Python's signal dispositions:
+    SIGPIPE and SIGXFSZ ignored, as here), its exit code as the child's."""
+    pid = os.fork()
+    if pid:
+        return pid
+    status = 1
+    try:
+        sys.argv = [path, *argv[1:]]
+        if module == "vchkpw":
+            from qmail.vchkpw import main
+        else:
+            from qmail.checkpassword import main
+        status = main(sys.argv)
+    except SystemExit as e:
+        status = 0 if e.code is None else e.code if isinstance(e.code, int) else 1
+    except BaseException:
+        import traceback
+        traceback.print_exc()      # as an exec'd interpreter would, exit 1
+    finally:
+        try:
+            if sys.stderr is not None:
+                sys.stderr.flush()
+        finally:
+            os._exit(status & 0xFF)
+
+
 def hand_off(auth: Authenticate, subprogram: list[str]) -> tuple[bool, int]:
     """Run the subprogram with the pipe as fd 3 (§4.4); (crashed, exit code)."""
     try:
@@ -126,9 +185,13 @@ def hand_off(auth: Authenticate, subprogram: list[str]) -> tuple[bool, int]:
     if early:
         _write_payload(w, auth)
     os.set_inheritable(3, True)
+    ours = our_checker(subprogram[0]) if early else None
     try:
-        pid = os.posix_spawnp(subprogram[0], subprogram, os.environ,
-                              setsigdef=(SIGPIPE, SIGXFSZ))
+        if ours is not None:
+            pid = _fork_checker(*ours, subprogram)
+        else:
+            pid = os.posix_spawnp(subprogram[0], subprogram, os.environ,
+                                  setsigdef=(SIGPIPE, SIGXFSZ))
     except OSError as e:
         os.close(r)
         if not early:
@@ -155,11 +218,9 @@ def serve(conn: PopupConnection, wire: Wire, reader: LineReader, subprogram: lis
                 case Reply(data):
                     wire.write(data, flush=True)
                 case Authenticate():
-                    try:
-                        crashed, code = hand_off(effect, subprogram)
-                    finally:
-                        conn.wipe()
-                        reader.wipe()
+                    conn.wipe()         # before the hand-off: nothing of the password is
+                    reader.wipe()       # left for a forked child (it is in `effect` only)
+                    crashed, code = hand_off(effect, subprogram)
                     conn.subprogram_done(crashed, code)
                 case Hangup(status):
                     wire.flush()

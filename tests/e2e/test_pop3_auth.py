@@ -410,3 +410,13 @@ def test_our_pop3d_runs_as_if_exec_d(base):
         r = login(["qmail-pop3d", "Maildir"], bindir, b"root")
         assert (r.returncode, r.stdout, r.stderr) == (
             1, b"", b"qmail-pop3d invoked as uid 0, terminating\n")
+
+
+def test_prog_gets_default_sigpipe_and_sigxfsz(base):
+    # Python ignores both; execve would pass that on. 13 SIGPIPE, 25 SIGXFSZ: bits 12, 24
+    env, uid, gid, home = vchkpw_user(base)
+    r = checker("vchkpw", b"bob\0pw\0", argv=["/bin/sh", "-c", "grep SigIgn /proc/$$/status"],
+                env=env)
+    assert r.returncode == 0, r.stderr
+    ignored = int(r.stdout.split()[1], 16)
+    assert not ignored & (1 << 12 | 1 << 24)

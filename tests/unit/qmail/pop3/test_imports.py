@@ -32,3 +32,21 @@ def test_core_does_no_io(path):
 def test_handler_start_up_stays_light(module):
     out = subprocess.check_output([sys.executable, "-c", PROBE.format(module)], text=True)
     assert not HEAVY & {name.split(".")[0] for name in out.split()}
+
+
+def test_popup_recognises_only_our_own_checkers(tmp_path, monkeypatch):
+    import os
+    from support import ours
+    from qmail.popup import our_checker
+    bindir = os.path.dirname(ours("vchkpw"))
+    assert our_checker(ours("vchkpw")) == (ours("vchkpw"), "vchkpw")
+    assert our_checker(ours("checkpassword")) == (ours("checkpassword"), "checkpassword")
+    assert our_checker(ours("qmail-pop3d")) is None
+    monkeypatch.setenv("PATH", f"{tmp_path}:{bindir}")
+    assert our_checker("vchkpw") == (f"{bindir}/vchkpw", "vchkpw")      # found by PATH
+    (tmp_path / "vchkpw").write_bytes(open(ours("vchkpw"), "rb").read())
+    assert our_checker("vchkpw") == (f"{bindir}/vchkpw", "vchkpw")      # not executable
+    (tmp_path / "vchkpw").chmod(0o755)
+    assert our_checker("vchkpw") is None                # a copy found first: exec'd
+    monkeypatch.delenv("PATH")
+    assert our_checker("vchkpw") is None                # /bin:/usr/bin
