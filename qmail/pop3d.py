@@ -2,10 +2,11 @@
 
 argv: the Maildir's name relative to the cwd (checkpassword leaves us in $HOME).
 fds 0/1: the client (timeouts of 1200 s per read and write); fd 2: the log.
-Environment: not read. Exit: 0 (QUIT, EOF, timeout, a client gone, no Maildir); 1 when run
-as uid 0 (notqmail), after `qmail-pop3d invoked as uid 0, terminating` on fd 2.
+Environment: not read. Exit: 0 (QUIT, EOF, timeout, SIGALRM, a client gone, no Maildir); 1
+when run as uid 0 (notqmail), after `qmail-pop3d invoked as uid 0, terminating` on fd 2.
 Nothing is committed unless the client says QUIT (§6.4).
 """
+import _signal          # the C module: signal.py would import enum
 import os
 import sys
 import time
@@ -72,8 +73,13 @@ def serve(conn: Pop3Connection, wire: Wire, messages: list[maildir.Message]) -> 
             conn.timed_out()
 
 
+def _alarm(signum, frame) -> None:
+    os._exit(0)         # qmail-pop3d's sig_alarmcatch(die): nothing committed
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv if argv is None else argv
+    _signal.signal(_signal.SIGALRM, _alarm)
     if os.getuid() == 0:
         write_all(2, ROOT)
         return 1

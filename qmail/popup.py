@@ -2,13 +2,16 @@
 
 fds 0/1: the client (timeouts of 1200 s per read and write). The subprogram gets fds 0/1/2
 as they are and a pipe as fd 3 carrying user NUL password NUL <stamp> NUL (§4.4).
-Environment: not read (passed on to the subprogram). Exit: always 1.
+Environment: not read (passed on to the subprogram). Exit: always 1 (SIGALRM too, as in the C).
+When the subprogram is our own vchkpw or checkpassword, a forked child runs it in-process
+(no fresh interpreter), with what the exec'd program would get.
 
 Input is read without read-ahead: on a socket the line end is found with MSG_PEEK and only
 that much is taken; on anything else one byte at a time. So whatever a client pipelines after
 PASS/APOP stays in the socket for the subprogram (§4.4 item 6). The password is wiped from
 our buffers once it is written to the pipe.
 """
+import _signal          # the C module: signal.py would import enum
 import os
 import select
 import sys
@@ -146,6 +149,7 @@ def _fork_checker(path: str, module: str, argv: list[str]) -> int:
         return pid
     status = 1
     try:
+        _signal.signal(_signal.SIGALRM, _signal.SIG_DFL)       # as in a fresh interpreter
         sys.argv = [path, *argv[1:]]
         if module == "vchkpw":
             from qmail.vchkpw import main
@@ -232,8 +236,13 @@ def serve(conn: PopupConnection, wire: Wire, reader: LineReader, subprogram: lis
             conn.timed_out()
 
 
+def _alarm(signum, frame) -> None:
+    os._exit(1)         # qmail-popup's sig_alarmcatch(die)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv if argv is None else argv
+    _signal.signal(_signal.SIGALRM, _alarm)
     if len(argv) < 3:
         write_all(1, ERR_USAGE)
         return 1

@@ -420,3 +420,42 @@ def test_prog_gets_default_sigpipe_and_sigxfsz(base):
     assert r.returncode == 0, r.stderr
     ignored = int(r.stdout.split()[1], 16)
     assert not ignored & (1 << 12 | 1 << 24)
+
+
+def test_sigalrm_ends_popup_and_pop3d_as_die(base):
+    # both C programs catch SIGALRM with die(): qmail-popup exits 1, qmail-pop3d 0 (nothing
+    # committed), silently
+    proc = subprocess.Popen([ours("qmail-popup"), "h", "true"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline().startswith(b"+OK <")
+        proc.send_signal(14)
+        assert proc.wait(20) == 1 and proc.stdout.read() == b""
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdin.close()
+        proc.stdout.close()
+    user = pwd.getpwnam("nobody").pw_uid if os.getuid() == 0 else None
+    subprocess.run([ours("maildirmake"), str(base / "Maildir")], check=True)
+    (base / "Maildir" / "new" / "1.1.h").write_bytes(b"a\n")
+    os.utime(base / "Maildir" / "new" / "1.1.h", (1000000000, 1000000000))
+    if user is not None:
+        for root, dirs, files in os.walk(base):
+            for p in [root, *(os.path.join(root, n) for n in dirs + files)]:
+                os.chown(p, user, user)
+    with reachable_by(*(os.getuid(), os.getgid()) if user is None else (user, user)):
+        proc = subprocess.Popen([ours("qmail-pop3d"), "Maildir"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, cwd=base, user=user, group=user)
+        try:
+            proc.stdin.write(b"DELE 1\r\n")
+            proc.stdin.flush()
+            assert proc.stdout.read(12) == b"+OK \r\n+OK \r\n"
+            proc.send_signal(14)
+            assert proc.wait(20) == 0 and proc.stdout.read() == b""
+        finally:
+            proc.kill()
+            proc.wait()
+            proc.stdin.close()
+            proc.stdout.close()
+    assert os.listdir(base / "Maildir" / "new") == ["1.1.h"]
