@@ -45,12 +45,23 @@ def send_message(wire: Wire, path: bytes, body_lines: int | None) -> bool:
     except OSError:
         return False
     try:
+        chunks = _chunks(fd)
+        try:
+            first = next(chunks, b"")
+        except _ReadError:
+            wire.write(OK, flush=True)      # the C's okay() has flushed it (a directory
+            raise                           # in new/ is listed, opens, and fails to read)
         wire.write(OK)
-        for data in blast(_chunks(fd), body_lines):
+        for data in blast(_prepend(first, chunks), body_lines):
             wire.write(data)
     finally:
         os.close(fd)
     return True
+
+
+def _prepend(first: bytes, rest):
+    yield first
+    yield from rest
 
 
 def serve(conn: Pop3Connection, wire: Wire, messages: list[maildir.Message]) -> int:

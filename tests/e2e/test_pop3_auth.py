@@ -278,6 +278,15 @@ def pop3d_over_pipes(base, user):
     assert (r.returncode, r.stdout) == (0, b"+OK \r\n+OK \r\n+OK \r\n")
     assert os.listdir(base / "Maildir" / "new") == []
     assert os.listdir(base / "Maildir" / "cur") == ["2.2.h:2,"]
+    os.mkdir(base / "Maildir" / "new" / "adir")        # listed, opened, unreadable (§6.1, §6.3)
+    os.utime(base / "Maildir" / "new" / "adir", (1000000000, 1000000000))
+    size = os.stat(base / "Maildir" / "new" / "adir").st_size
+    r = pop3d(base, b"LIST\r\nRETR 1\r\nNOOP\r\n", user=user)
+    assert (r.returncode, r.stdout) == (0, b"+OK \r\n+OK \r\n1 %d\r\n2 2\r\n.\r\n+OK \r\n" % size)
+    r = pop3d(base, b"DELE 1\r\nQUIT\r\n", user=user)              # rmdir is not unlink
+    assert (r.returncode, r.stdout) == (
+        0, b"+OK \r\n+OK \r\n-ERR unable to unlink all deleted messages\r\n+OK \r\n")
+    os.rmdir(base / "Maildir" / "new" / "adir")
     os.rmdir(base / "Maildir" / "new")
     r = pop3d(base, b"STAT\r\n", user=user)
     assert (r.returncode, r.stdout) == (0, b"-ERR unable to scan $HOME/Maildir\r\n")
