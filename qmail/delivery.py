@@ -287,9 +287,10 @@ def queue_result(exitcode: int | None, write_failed: bool, errtext: bytes = b"")
 
 
 def queue_program() -> str:
-    """$QMAILQUEUE, else $QMAILHOME/bin/qmail-queue if present, else our own qmail-queue (§3.1)."""
+    """$QMAILQUEUE, else $QMAILHOME/bin/qmail-queue if present, else our own qmail-queue (§3.1).
+    A set but empty $QMAILQUEUE is a program that cannot be run, as in qmail.c."""
     program = os.environ.get("QMAILQUEUE")
-    if program:
+    if program is not None:
         return program
     home = os.environ.get("QMAILHOME") or "/var/qmail"
     installed = os.path.join(home, "bin", "qmail-queue")
@@ -310,22 +311,15 @@ class Queue:
         home = os.environ.get("QMAILHOME") or "/var/qmail"
         program = queue_program()
         here = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
+        self._spawn_failed = 0
         try:
             try:
                 os.chdir(home)         # qmail.c runs the queue program in the qmail home
             except OSError:
-                pass
-            try:
-                self.pid = os.posix_spawn(
-                    program, [program], os.environ,
-                    file_actions=[(os.POSIX_SPAWN_DUP2, mess_r, 0),
-                                  (os.POSIX_SPAWN_DUP2, env_r, 1),
-                                  (os.POSIX_SPAWN_DUP2, err_w, 6)],
-                    setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
-                self._spawn_failed = False
-            except OSError:
                 self.pid = 0
-                self._spawn_failed = True       # the C child exits 120
+                self._spawn_failed = 61         # the C child exits 61
+            if not self._spawn_failed:
+                self._spawn(program, mess_r, env_r, err_w)
         finally:
             os.fchdir(here)
             os.close(here)
@@ -333,6 +327,20 @@ class Queue:
             os.close(env_r)
             os.close(err_w)
         self._buf = bytearray()
+
+    def _spawn(self, program: str, mess_r: int, env_r: int, err_w: int) -> None:
+        """execv(program) with the pipes on fds 0, 1 and 6; if it cannot run, the C child
+        exits 120 (`Zunable to exec qq`)."""
+        try:
+            self.pid = os.posix_spawn(
+                program, [program], os.environ,
+                file_actions=[(os.POSIX_SPAWN_DUP2, mess_r, 0),
+                              (os.POSIX_SPAWN_DUP2, env_r, 1),
+                              (os.POSIX_SPAWN_DUP2, err_w, 6)],
+                setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
+        except (OSError, ValueError):     # ValueError: an empty $QMAILQUEUE
+            self.pid = 0
+            self._spawn_failed = 120
 
     @property
     def qp(self) -> int:
@@ -376,7 +384,7 @@ class Queue:
             pass
         os.close(self._err)
         if self._spawn_failed:
-            return queue_result(120, self.write_failed)
+            return queue_result(self._spawn_failed, self.write_failed)
         _, status = os.waitpid(self.pid, 0)
         if os.WIFSIGNALED(status):
             return queue_result(None, self.write_failed)
@@ -391,6 +399,8 @@ def run_child(argv: list[bytes]) -> int | None:
                               setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
     except OSError as e:
         return EXIT_TEMP if error_temp(e) else EXIT_PERM
+    except ValueError:                  # an empty program name: execvp() fails, ENOENT
+        return EXIT_PERM
     _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status):
         return None

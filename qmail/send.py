@@ -720,9 +720,10 @@ def _drain(fd: int) -> None:
 
 
 def queue_program(home: str) -> list[str]:
-    """$QMAILQUEUE, else $QMAILHOME/bin/qmail-queue, else our own qmail-queue."""
+    """$QMAILQUEUE (even empty: execv("") fails, as in qmail.c), else
+    $QMAILHOME/bin/qmail-queue, else our own qmail-queue."""
     qq = os.environ.get("QMAILQUEUE")
-    if qq:
+    if qq is not None:
         return [qq]
     path = os.path.join(home, "bin", "qmail-queue")
     if os.path.exists(path):
@@ -738,10 +739,10 @@ def run_queue(home: str, message: bytes, sender: bytes, recipients: list) -> tup
     try:
         proc = subprocess.Popen(queue_program(home), stdin=subprocess.PIPE, stdout=env_r,
                                 cwd=home, close_fds=True)
-    except OSError:
+    except (OSError, ValueError):   # qmail.c: the child's execv() fails, exit 120
         os.close(env_r)
         os.close(env_w)
-        return None, 120
+        return 0, 120
     os.close(env_r)
     try:
         try:

@@ -65,8 +65,10 @@ def test_queue_failures(qmail_home, capture, code, status, text):
     assert (r.returncode, r.stderr) == (status, text)
 
 
-def test_unrunnable_queue(qmail_home):
-    r = inject([], clean_env(qmail_home, QMAILQUEUE="/nonexistent/qq"))
+@pytest.mark.parametrize("qq", ["/nonexistent/qq", ""])
+def test_unrunnable_queue(qmail_home, qq):
+    """A set but empty $QMAILQUEUE is execv("") in qmail.c: exit 120, not bin/qmail-queue."""
+    r = inject([], clean_env(qmail_home, QMAILQUEUE=qq))
     assert (r.returncode, r.stderr) == (111, b"qmail-inject: fatal: unable to exec qq (#4.3.0)\n")
 
 

@@ -41,7 +41,13 @@ def local(home, tmp_path, *, local="joe", dash="", ext="", sender="s@x.org",
           default="./Maildir/", options=("--",), message=MESSAGE, env=None):
     msg = tmp_path / "message"
     msg.write_bytes(message)
-    full_env = dict(os.environ, **(env or {}))
+    # qmail.c runs the queue program in the qmail home: it must exist (exit 61 otherwise)
+    full_env = dict(os.environ, QMAILHOME=str(tmp_path))
+    for name, value in (env or {}).items():       # None: unset
+        if value is None:
+            full_env.pop(name, None)
+        else:
+            full_env[name] = value
     with open(msg, "rb") as stdin:
         return subprocess.run(
             [ours("qmail-local"), *options, "joe", str(home), local, dash, ext, "ex.org", sender,
@@ -139,6 +145,18 @@ def test_forward_queue_failure(home, tmp_path, capture, code, status, text):
     assert (r.returncode, r.stdout, r.stderr) == (status, b"", text)
 
 
+@pytest.mark.parametrize("env, text", [
+    ({"QMAILQUEUE": ""}, b"unable to exec qq (#4.3.0)"),                  # execv("") fails
+    ({"QMAILHOME": "/nonexistent"}, b"qq trouble in home directory (#4.3.0)"),  # chdir fails
+])
+def test_forward_queue_program_cannot_start(home, tmp_path, env, text):
+    """qmail.c's child: exit 61 when it cannot chdir to the qmail home, 120 when execv fails."""
+    write(home / ".qmail", b"&one@x.org\n")
+    r = local(home, tmp_path, env=env)
+    assert (r.returncode, r.stdout, r.stderr) == (
+        111, b"", b"Unable to forward message: " + text + b".\n")
+
+
 def test_delivered_to_loop_is_permanent(home, tmp_path):
     looped = b"Received: x\nDelivered-To: joe@ex.org\nSubject: y\n\nbody\n"
     r = local(home, tmp_path, message=looped)
@@ -226,7 +244,7 @@ def test_forward_into_the_real_queue(tmp_path):
     home.mkdir()
     home.chmod(0o755)
     write(home / ".qmail", b"&else@where.example\n")
-    r = local(home, tmp_path, env={"QMAILHOME": str(qmail), "QMAILQUEUE": ""})
+    r = local(home, tmp_path, env={"QMAILHOME": str(qmail), "QMAILQUEUE": None})
     assert r.returncode == 0, r
     qp = int(re.fullmatch(rb"did 0\+1\+0\nqp (\d+)\n", r.stdout).group(1))
     [todo] = os.listdir(qmail / "queue" / "todo")

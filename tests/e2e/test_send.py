@@ -476,3 +476,20 @@ def test_concurrencylocal_0_holds_local_deliveries(home, qmail):
     assert "starting delivery" not in qmail.log()
     out = subprocess.run([ours("qmail-qread")], env=qmail.env, capture_output=True).stdout
     assert out.endswith(b"\n\tlocal\tjoe@mx.example.org\n"), out
+
+
+@pytest.mark.parametrize("qq", ["/nonexistent/qmail-queue", ""])
+def test_a_bounce_that_cannot_be_queued_is_kept_for_later(home, qq):
+    """qmail-queue cannot be run (qmail.c's child exits 120): `warning: trouble injecting
+    bounce message, will try later` (§9.6), and the message stays in the queue."""
+    add_user(home, "joe")
+    assert run_queue(home, MESSAGE, envelope(b"joe@mx.example.org", b"nobody-here@mx.example.org")
+                     ).returncode == 0
+    system = MailSystem(home, env={"QMAILQUEUE": qq})
+    try:
+        system.start()
+        log = system.wait_log(r"^warning: trouble injecting bounce message, will try later$")
+        assert "bounce msg" not in log and "end msg" not in log
+        assert not queue_is_empty(home)
+    finally:
+        system.stop()
