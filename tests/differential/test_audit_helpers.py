@@ -1,0 +1,139 @@
+"""Audit of rblsmtpd, recordio, addcr, delcr, fixcrio and argv0 against Debian's C programs
+(spec/ucspi-tcp.md §5.2-§5.4): cases beyond test_rblsmtpd.py, test_recordio.py and
+test_filters.py — option-argument errors, verbs with odd spacing and NULs, long lines,
+every RBLSMTPD form through the whole dialogue, signals and locale of the programs they
+run, exit statuses, write errors. PIDs are normalised."""
+import os
+import re
+import subprocess
+
+import pytest
+
+import support
+
+PATH = os.environ.get("PATH", "/usr/bin:/bin")
+SIGNALS_AND_ENV = ["sh", "-c", "grep -E 'Sig(Ign|Blk)' /proc/self/status; env | sort"]
+
+
+def run(program, args, stdin=b"", env=None, stdout=None):
+    out = {"stdout": stdout} if stdout is not None else {"stdout": subprocess.PIPE}
+    r = subprocess.run([program, *args], input=stdin, stderr=subprocess.PIPE, timeout=20,
+                       env=env or {"PATH": PATH}, **out)
+    err = re.sub(rb"^\d+ ", b"<PID> ", r.stderr, flags=re.M)
+    err = re.sub(rb" pid \d+: ", b" pid <PID>: ", err)
+    # recordio's two directions (and its own messages) interleave differently run by run:
+    # each kind of line is compared in its own order
+    lines = err.split(b"\n")
+    kinds = tuple(tuple(x for x in lines if x.startswith(k)) for k in (b"<PID> <", b"<PID> >"))
+    rest = tuple(x for x in lines if not x.startswith((b"<PID> <", b"<PID> >")))
+    return r.returncode, r.stdout, kinds, rest
+
+
+def same(name, args, stdin=b"", env=None, stdout=None):
+    c = run(support.reference(name), args, stdin, env, stdout)
+    py = run(support.ours(name), args, stdin, env, stdout)
+    assert py == c
+    return c
+
+
+# --------------------------------------------------------------- rblsmtpd
+@pytest.mark.parametrize("args", [
+    ["-b"], ["-B"], ["-c"], ["-C"], ["-R", "x"], ["-t"], ["-r"], ["-a"],
+    ["--", "sh", "-c", "echo ran"], ["-", "x"], ["nonexistent-xyz"], ["/etc"], [""],
+    ["-t", "5", "sh", "-c", "echo ran"],
+])
+def test_rblsmtpd_command_lines(args):
+    same("rblsmtpd", args, b"HELO x\r\n",
+         {"PATH": PATH, "DNSCACHEIP": "127.0.0.1", "TCPREMOTEIP": "127.0.0.5"})
+
+
+DIALOGUES = [
+    b"HELO x\r\nMAIL\r\nmail from\r\nRCPT\r\nQUIT extra\r\n",
+    b"helo\nEHLO\rx\r\nhelo x\r\r\n\r\nQuIt\r\n",
+    b"HELO x\r\nDATA\r\nfoo\r\n.\r\nrset\r\n" + b"a" * 5000 + b"\r\nquit\r\n",
+    b" QUIT\r\nQUIT \r\n\tQUIT\r\nQUIT\tx\r\n",
+    b"\x00QUIT\r\nHELO\x00\r\nQUIT\x00\r\n",
+    b"HELO\r\nRCPT\r\n",
+]
+
+
+@pytest.mark.parametrize("value", ["blocked", "-x", "a%b:c", "x\ry", "y" * 250, "-" + "z" * 250])
+@pytest.mark.parametrize("dialogue", range(len(DIALOGUES)))
+def test_rblsmtpd_dialogues(value, dialogue):
+    env = {"PATH": PATH, "DNSCACHEIP": "127.0.0.1", "TCPREMOTEIP": "127.0.0.5",
+           "RBLSMTPD": value}
+    same("rblsmtpd", ["sh", "-c", "echo ran"], DIALOGUES[dialogue], env)
+
+
+@pytest.mark.parametrize("args", [["-t", "0", "sh"], ["-b", "sh"], ["-t0", "-b", "sh"]])
+def test_rblsmtpd_options_with_variable(args):
+    env = {"PATH": PATH, "DNSCACHEIP": "127.0.0.1", "TCPREMOTEIP": "127.0.0.5",
+           "RBLSMTPD": "listed"}
+    same("rblsmtpd", args, b"HELO\r\nRCPT\r\n", env)
+
+
+def test_rblsmtpd_program_signals_and_locale():
+    for extra in ({}, {"LANG": "C"}, {"RBLSMTPD": ""}):
+        env = {"PATH": PATH, "DNSCACHEIP": "127.0.0.1", "TCPREMOTEIP": "127.0.0.5", **extra}
+        same("rblsmtpd", SIGNALS_AND_ENV, b"", env)
+
+
+# --------------------------------------------------------------- recordio
+@pytest.mark.parametrize("args, stdin", [
+    ([], b""), (["-z"], b""), (["--", "cat"], b"ab\n"), ([""], b""), (["/etc"], b""),
+    (["sh", "-c", "kill -TERM $$"], b""), (["sh", "-c", "exit 300"], b""),
+    (["sh", "-c", "cat >/dev/null; printf ''"], b"x" * 600),
+    (["sh", "-c", "exec 1>&-; cat > /dev/null"], b"q\n"),
+    (["sh", "-c", "exec 0<&-; echo hi"], b""),
+])
+def test_recordio_command_lines(args, stdin):
+    same("recordio", args, stdin)
+
+
+# --------------------------------------------------------------- addcr, delcr, fixcrio, argv0
+@pytest.mark.parametrize("name", ["addcr", "delcr"])
+@pytest.mark.parametrize("args, stdin", [(["x", "y"], b"a\nb"), (["-z"], b"a\nb"),
+                                         ([], b"a\r\r\n\rb\r")])
+def test_cr_filters_ignore_arguments(name, args, stdin):
+    same(name, args, stdin)
+
+
+@pytest.mark.parametrize("name", ["addcr", "delcr"])
+@pytest.mark.parametrize("stdin", [b"a\nb", b""])
+def test_cr_filters_into_a_full_device(name, stdin):
+    with open("/dev/full", "wb") as full:
+        same(name, [], stdin, stdout=full)
+
+
+@pytest.mark.parametrize("name", ["addcr", "delcr"])
+def test_cr_filters_with_stdin_closed(name):
+    c, py = (subprocess.run([p], stdin=subprocess.DEVNULL, capture_output=True,
+                            preexec_fn=lambda: os.close(0), timeout=10)
+             for p in (support.reference(name), support.ours(name)))
+    assert (py.returncode, py.stdout, py.stderr) == (c.returncode, c.stdout, c.stderr)
+
+
+@pytest.mark.parametrize("args, stdin", [
+    (["-z", "x"], b""), (["--", "cat"], b"a\n"), (["sh", "-c", "cat; echo x >&2"], b"a\r\nb\n\r\n\n"),
+    (["sh", "-c", "printf 'a\\n'; sleep 0.1; printf '\\nb\\r'; sleep 0.1; printf '\\n'"], b""),
+    (["sh", "-c", "exec 0<&-; printf 'x\\n'"], b"abc\n"), (["sh", "-c", "kill -TERM $$"], b""),
+    (["/etc"], b""), ([""], b""), (SIGNALS_AND_ENV, b""),
+])
+def test_fixcrio_command_lines(args, stdin):
+    same("fixcrio", args, stdin)
+
+
+@pytest.mark.parametrize("args", [
+    [""], ["", "x"], ["/etc", "x"], ["-z", "x"], ["--", "sh", "x", "-c", "echo $0"],
+    ["sh", "-", "-c", "echo $0"], [SIGNALS_AND_ENV[0], "x", *SIGNALS_AND_ENV[1:]],
+])
+def test_argv0_command_lines(args):
+    same("argv0", args)
+
+
+@pytest.mark.parametrize("name, args", [
+    ("argv0", [SIGNALS_AND_ENV[0], "x", *SIGNALS_AND_ENV[1:]]), ("fixcrio", SIGNALS_AND_ENV),
+    ("recordio", SIGNALS_AND_ENV)])
+@pytest.mark.parametrize("locale", [{"LANG": "C"}, {"LC_ALL": "C"}, {"LANG": "POSIX"}])
+def test_programs_see_no_locale_coercion(name, args, locale):
+    same(name, args, b"", {"PATH": PATH, **locale})

@@ -1,0 +1,83 @@
+"""Audit of tcpclient against Debian's C tcpclient (spec/ucspi-tcp.md §5.1): cases beyond
+test_tcpclient.py — signal state and locale of the program, -v lines, option-argument
+errors, port forms, -i/-p forms, exec failures, IDENT replies, several addresses refused.
+The helpers (an echo server, normalised runs) are test_tcpclient.py's."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+import fakes
+import support
+
+_spec = importlib.util.spec_from_file_location(
+    "tcpclient_differential", Path(__file__).with_name("test_tcpclient.py"))
+base = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(base)
+
+SIGNALS_AND_ENV = ["sh", "-c", "grep -E 'Sig(Ign|Blk)' /proc/self/status; env | sort"]
+
+
+def same(args, env=None, ports=()):
+    c = base.run(support.reference("tcpclient"), args, env, ports)
+    py = base.run(support.ours("tcpclient"), args, env, ports)
+    assert py == c
+    return c
+
+
+@pytest.mark.parametrize("env", [None, {"LANG": "C"}, {"LC_ALL": "C"}, {"LC_ALL": "POSIX"}])
+def test_signals_and_locale_of_the_program(env):
+    with base.echo_server() as port:
+        same(["-RHl0", "127.0.0.1", str(port)] + SIGNALS_AND_ENV, env, ports=[port])
+
+
+@pytest.mark.parametrize("args", [
+    ["-vRHl0", "{P}", "true"],
+    ["-vRHl0", "-p", "smtp", "{P}", "true"],                    # -p takes digits only
+    ["-RHl0", "{P}", "sh", "-c", "echo $0 $#", "a b", "-v"],
+    ["-RHl0", "--", "{P}", "true"],
+    ["-RHl0", "-T", "0", "{P}", "true"], ["-RHl0", "-T", "0+0", "{P}", "true"],
+    ["-RHl0", "-l", "x" * 150, "{P}", "sh", "-c", "echo $TCPLOCALHOST"],
+    ["-RHl0", "-i", "127.0.0.1", "-p", "{PORT}", "{P}", "true"],  # the server's own port
+    ["-RHl0", "-i", "0", "{P}", "sh", "-c", "echo $TCPLOCALIP"],
+    ["-RHl0", "-i", "", "{P}", "sh", "-c", "echo $TCPLOCALIP"],
+    ["-RHl0", "-i", "127.0.0.300", "{P}", "sh", "-c", "echo $TCPLOCALIP"],
+    ["-RHl0", "{P}", "sh", "-c", "exec 6<&-; exec 7>&-; echo hi; ls /proc/self/fd"],
+    ["-RHl0", "{P}", "./x"], ["-RHl0", "{P}", "/etc"], ["-RHl0", "{P}", "/etc/passwd"],
+    ["-RHl0", "{P}", ""], ["-RHl0", "{P}", "sh", "-c", "cat <&6"],
+    ["-RHl0", "-T"], ["-RHl0", "-i"], ["-RHl0", "-p"], ["-RHl0", "-l"], ["-RHl0", "-t"],
+    ["-RHl0", "127.0.0.1", "0", "true"], ["-RHl0", "127.0.0.1", "", "true"],
+    ["-RHl0", "127.0.0.1", "0x10", "true"], ["-RHl0", "127.1", "1", "true"],
+    ["-RHl0", "127.0.0.1", "{PORT65536}", "true"],            # the port modulo 65536
+])
+def test_command_lines(args):
+    with base.echo_server() as port:
+        words = []
+        for a in args:
+            if a == "{P}":
+                words += ["127.0.0.1", str(port)]
+            else:
+                words.append(a.replace("{PORT65536}", str(port + 65536))
+                              .replace("{PORT}", str(port)))
+        same(words, ports=[port])
+
+
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="the fakes bind ports 53 and 113")
+@pytest.mark.parametrize("reply", [
+    b"{ports} : USERID : UNIX : a:b%c\x01\xff end\r\n", b"\n", b"x : y\r\n",
+    b"{ports} : USERID : UNIX : " + b"u" * 300 + b"\r\n", b"{ports} : USERID : UNIX : eof",
+])
+def test_ident_replies(reply):
+    with fakes.FakeDns() as dns, fakes.FakeIdentd(reply), base.echo_server() as port:
+        dns.ptr("127.0.0.1", "one.example.", "two.example.")
+        same(["-t", "5", "127.0.0.1", str(port)] + SIGNALS_AND_ENV, ports=[port])
+
+
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="the fake DNS binds port 53")
+def test_every_address_refused():
+    closed = base.free_port()
+    with fakes.FakeDns() as dns:
+        dns.a("one.test", "127.0.0.2")
+        same(["-vRHl0", "one.test", str(closed), "true"], ports=[closed])
+        same(["-qRHl0", "one.test", str(closed), "true"], ports=[closed])
+        same(["-RHl0", "-v", "127.0.0.3", str(closed), "true"], ports=[closed])
