@@ -20,7 +20,7 @@ _TEMP = {4, 5, 11, 12, 16, 23, 24, 26, 110, 111, 113, 116, 28, 122}  # error_tem
 
 def remote_program() -> str:
     qr = os.environ.get("QMAILREMOTE")
-    if qr:
+    if qr is not None:             # even empty: execvp("") fails, as in qmail-rspawn.c
         return qr
     return shutil.which("qmail-remote") or os.path.join(os.path.dirname(sys.executable),
                                                          "qmail-remote")
@@ -61,6 +61,8 @@ def main(argv=None) -> int:
                 os.execvp(prog, [prog, recip[at + 1:], sender, recip])
             except OSError as e:
                 status = 111 if e.errno in _TEMP else 100
+            except ValueError:          # an empty program name: ENOENT in the C
+                status = 100
             finally:
                 os._exit(status)
         return pid

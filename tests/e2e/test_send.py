@@ -493,3 +493,19 @@ def test_a_bounce_that_cannot_be_queued_is_kept_for_later(home, qq):
         assert not queue_is_empty(home)
     finally:
         system.stop()
+
+
+@pytest.mark.parametrize("program, report", [
+    ("", "failure: Unable_to_run_qmail-remote./"),                     # execvp(""): ENOENT
+    ("/nonexistent/qmail-remote", "failure: Unable_to_run_qmail-remote./"),
+    ("/bin/true", "deferral: qmail-remote_produced_no_output./"),
+])
+def test_rspawn_reports_when_qmail_remote_cannot_run(home, program, report):
+    """qmail-rspawn.c's report(): exit 100 from the child (exec failed) -> D, no output -> Z."""
+    assert run_queue(home, MESSAGE, envelope(b"", b"far@remote.example")).returncode == 0
+    system = MailSystem(home, env={"QMAILREMOTE": program})
+    try:
+        system.start()
+        system.wait_log(r"^delivery 1: %s$" % re.escape(report))
+    finally:
+        system.stop()
