@@ -65,6 +65,9 @@ def base():
     (b"x" * 513, 1), (b"no-such-user-xyz\0pw\0stamp\0", 1),
     (b"no-such-user-xyz\0pw\0" + b"s" * (512 - 20), 1),         # 512 bytes: read, refused
     (b"root\0\0", 1), (b"root\0wrong\0", 1),
+    (b"x" * 512, 2), (b"\0" * 513, 1),              # 512 bytes are read and parsed, 513 not
+    (b"\0pw\0", 1), (b"\0\0", 1), (b"\0", 2),       # an empty login is looked up: unknown
+    (b"no-such-user-xyz\0pw\0stamp\0more\0", 1),
 ])
 def test_checkpassword_exits(data, status):
     r = checker("checkpassword", data)
@@ -468,3 +471,21 @@ def test_sigalrm_ends_popup_and_pop3d_as_die(base):
             proc.stdin.close()
             proc.stdout.close()
     assert os.listdir(base / "Maildir" / "new") == ["1.1.h"]
+
+
+def test_greeting_is_pid_dot_time_at_hostname():
+    before = int(time.time())
+    proc = subprocess.Popen([ours("qmail-popup"), "pop.example.org", "true"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        out, _ = proc.communicate(b"QUIT\r\n", timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    after = int(time.time())
+    greeting, rest = out.split(b"\r\n", 1)
+    stamp = greeting.removeprefix(b"+OK <").removesuffix(b"@pop.example.org>")
+    pid, _, when = stamp.partition(b".")
+    assert greeting == b"+OK <%s.%s@pop.example.org>" % (pid, when)
+    assert int(pid) == proc.pid and before <= int(when) <= after and pid.isdigit()
+    assert (rest, proc.returncode) == (b"+OK \r\n", 1)

@@ -23,6 +23,20 @@ def put(md, path: str, data: bytes, mtime: int, atime: int | None = None):
     os.utime(md / path, (mtime if atime is None else atime, mtime))
 
 
+def test_maildirmake_messages(tmp_path, capfd):
+    assert maildirmake(["maildirmake"]) == 100
+    assert capfd.readouterr().err == "maildirmake: usage: maildirmake name\n"
+    (tmp_path / "M").mkdir()
+    assert maildirmake(["maildirmake", str(tmp_path / "M")]) == 111
+    assert capfd.readouterr().err == (
+        f"maildirmake: fatal: unable to mkdir {tmp_path}/M: file already exists\n")
+    (tmp_path / "N").mkdir()
+    (tmp_path / "N" / "sub").write_text("")
+    assert maildirmake(["maildirmake", str(tmp_path / "N" / "sub" / "x")]) == 111
+    assert capfd.readouterr().err == (
+        f"maildirmake: fatal: unable to mkdir {tmp_path}/N/sub/x: not a directory\n")
+
+
 def test_maildirmake_modes(tmp_path):
     target = tmp_path / "M"
     assert maildirmake(["maildirmake", str(target)]) == 0
