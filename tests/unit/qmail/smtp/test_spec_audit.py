@@ -415,7 +415,7 @@ def test_received_line_date_is_taken_when_the_queue_opens(smtp):
     assert t.out.endswith(b"250 ok 951782400 qp 6201\r\n")
 
 
-# --- §1.3, §2.12 timeouts and exits --------------------------------------------------------------
+# --- §1.3, §2.12 timeouts and exits ------------------------------------------------------------
 
 def drain(conn):
     effects = []
