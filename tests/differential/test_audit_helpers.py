@@ -80,11 +80,13 @@ def test_rblsmtpd_program_signals_and_locale():
 
 # --------------------------------------------------------------- recordio
 @pytest.mark.parametrize("args, stdin", [
-    ([], b""), (["-z"], b""), (["--", "cat"], b"ab\n"), ([""], b""), (["/etc"], b""),
-    (["sh", "-c", "kill -TERM $$"], b""), (["sh", "-c", "exit 300"], b""),
+    # exec failures and programs that close a side early are left out: whether recordio's
+    # relay logs `< [EOF]` or the data first races with the exec (in the C as in ours)
+    # the programs read all their input and write once, so the logs are deterministic
+    ([], b""), (["sh", "-c", "cat >/dev/null; kill -TERM $$"], b"a\n"),
+    (["sh", "-c", "cat >/dev/null; exit 300"], b""),
     (["sh", "-c", "cat >/dev/null; printf ''"], b"x" * 600),
-    (["sh", "-c", "exec 1>&-; cat > /dev/null"], b"q\n"),
-    (["sh", "-c", "exec 0<&-; echo hi"], b""),
+    (["sh", "-c", "cat >/dev/null; printf '\\0\\377\\r\\n\\ta\\n\\nb'"], b"\x00\xff\r\n\t"),
 ])
 def test_recordio_command_lines(args, stdin):
     same("recordio", args, stdin)
