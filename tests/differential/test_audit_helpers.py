@@ -118,7 +118,8 @@ def test_cr_filters_with_stdin_closed(name):
 @pytest.mark.parametrize("args, stdin", [
     (["-z", "x"], b""), (["--", "cat"], b"a\n"), (["sh", "-c", "cat; echo x >&2"], b"a\r\nb\n\r\n\n"),
     (["sh", "-c", "printf 'a\\n'; sleep 0.1; printf '\\nb\\r'; sleep 0.1; printf '\\n'"], b""),
-    (["sh", "-c", "exec 0<&-; printf 'x\\n'"], b"abc\n"), (["sh", "-c", "kill -TERM $$"], b""),
+    (["sh", "-c", "kill -TERM $$"], b""),
+    # not `exec 0<&-; printf x`: the C fixcrio itself loses that output in 3 runs of 10
     (["/etc"], b""), ([""], b""), (SIGNALS_AND_ENV, b""),
 ])
 def test_fixcrio_command_lines(args, stdin):
