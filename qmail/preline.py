@@ -42,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         return die(FATAL, b"unable to run %s: %s" % (command[0], err_text(e)),
                    EXIT_TEMP if error_temp(e) else EXIT_PERM)
+    except ValueError:                  # execvp(""): ENOENT
+        os.close(read_end)
+        os.close(write_end)
+        return die(FATAL, b"unable to run : file does not exist", EXIT_PERM)
     os.close(read_end)
     try:
         head = b"".join(lines[k] for k in "frd" if wanted[k])

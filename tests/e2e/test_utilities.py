@@ -179,3 +179,7 @@ def test_helpers_with_an_empty_program_name():
     assert run("bouncesaying", ["no", ""]) == (0, b"", b"")
     assert run("condredirect", ["x@y", ""]) == (0, b"", b"")
     assert run("except", [""]) == (0, b"", b"")
+    env = {"UFLINE": "From s@x Thu Jan  1 00:00:00 1970\n", "RPLINE": "Return-Path: <s@x>\n",
+           "DTLINE": "Delivered-To: me@x\n"}
+    assert run("preline", [""], env=env) == (
+        100, b"", b"preline: fatal: unable to run : file does not exist\n")
