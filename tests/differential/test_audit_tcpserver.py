@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -319,3 +320,75 @@ def test_host_names_qualified_and_rewritten(tmp_path):
             c = bound_or_error(reference("tcpserver"), host, env)
             py = bound_or_error(ours("tcpserver"), host, env)
             assert py == c, (host, extra)
+
+
+# --------------------------------------------------------------- more child outcomes
+@pytest.mark.parametrize("program", [["sh", "-c", "kill -KILL $$"], ["sh", "-c", "kill -SEGV $$"],
+                                     ["sh", "-c", "exit 255"]])
+def test_end_line_wait_status(tmp_path, program):
+    both(tmp_path, ["-v", "-HRl0"], program)
+
+
+def test_banner_to_a_client_that_reset(tmp_path):
+    """The second client resets while it waits behind -c1: writing the banner fails."""
+    logs = []
+    for binary in (reference("tcpserver"), ours("tcpserver")):
+        with server(binary, ["-v", "-HRl0", "-B", "x" * 100000, "-c1"], ["sleep", "0.2"],
+                    tmp_path) as (port, log, proc):
+            busy = socket.create_connection(("127.0.0.1", port))
+            s = socket.create_connection(("127.0.0.1", port))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()
+            busy.close()
+            logs.append(normalise(wait_for(log, b" end ", 2), port))
+    assert logs[1] == logs[0]
+    assert b"unable to print banner: connection reset\n" in logs[0]
+
+
+def test_stdout_closed_after_the_port(tmp_path):
+    outs = []
+    for binary in (reference("tcpserver"), ours("tcpserver")):
+        proc = subprocess.Popen([binary, "-1", "-HRl0", "127.0.0.1", "0", "true"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)
+        try:
+            outs.append(proc.stdout.read().strip().isdigit())   # EOF while it serves
+            outs.append(proc.poll())
+        finally:
+            stop(proc)
+            proc.stderr.close()
+    assert outs == [True, None, True, None]
+
+
+@needs_root
+def test_info_and_host_rules(tmp_path):
+    with fakes.FakeDns() as dns, fakes.FakeIdentd(b"{ports} : USERID : UNIX : joe\r\n"):
+        dns.ptr("127.0.0.1", "h.example.")
+        dns.ptr("127.0.0.2", "h.example.")
+        cdb = cdb_file(tmp_path, [(b"joe@=h.example", b"+K=infohost\0"),
+                                  (b"=h.example", b"+K=host\0"), (b"joe@127.0.0.2", b"D\0")])
+        both(tmp_path, ["-v", "-l0", "-x", cdb], SHOW)
+        with fakes.FakeIdentd(b"{ports} : USERID : UNIX : joe\r\n", host="127.0.0.2"):
+            both(tmp_path, ["-v", "-l0", "-x", cdb], SHOW, ("127.0.0.2",))
+
+
+@needs_root
+def test_ident_from_the_local_address_of_the_connection(tmp_path):
+    """Server on 0 reached at 127.0.0.5 from 127.0.0.8: IDENT goes 127.0.0.5 -> 127.0.0.8:113
+    with `REMOTEPORT , LOCALPORT`."""
+    seen = []
+    for binary in (reference("tcpserver"), ours("tcpserver")):
+        with fakes.FakeIdentd(host="127.0.0.8") as identd, \
+                server(binary, ["-v", "-H", "-l0", "-t5"], SHOW, tmp_path,
+                       host="0") as (port, log, proc):
+            with socket.socket() as s:
+                s.settimeout(15)
+                s.bind(("127.0.0.8", 0))
+                s.connect(("127.0.0.5", port))
+                client_port = s.getsockname()[1]
+                out = s.makefile("rb").read()
+            seen.append((identd.requests, out.replace(b"=%d\n" % client_port, b"=<C>\n")
+                         .replace(b"=%d\n" % port, b"=<S>\n")))
+            assert identd.requests == [("127.0.0.5", b"%d , %d\r\n" % (client_port, port))]
+    assert seen[0][1] == seen[1][1]
+    assert b"TCPREMOTEINFO=joe\n" in seen[0][1]
