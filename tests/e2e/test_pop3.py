@@ -379,3 +379,48 @@ def test_mpop_fetches_a_hundred_messages(drop, tmp_path):
     # qmail-pop3d's extra empty line reaches the client's copy (§6.3)
     assert got == sorted(data + b"\n" for data in originals.values())
     assert os.listdir(md / "new") == [] and os.listdir(md / "cur") == []   # all deleted
+
+
+@pytest.mark.parametrize("bytewise", [False, True], ids=["whole", "bytewise"])
+def test_exact_transcript_with_flagged_cur_messages(drop, tmp_path, bytewise):
+    """Exact bytes through tcpserver, the commands pipelined in one write or sent a byte at
+    a time: cur/ messages keep their flags and their UID is the name before ":"; hidden
+    names and future mtimes are not listed; QUIT commits only the deletion and new/ -> cur/."""
+    md = drop.user("bob", "{PLAIN}secret")
+    a = drop.deliver(md, b"Subject: a\n\n.x\n")                     # new/, 15 bytes
+    (md / "cur" / "200.2.h:2,S").write_bytes(b"H: b\n\nl1\nl2\n")      # 12 bytes
+    (md / "cur" / "300.3.h:2,FR").write_bytes(b"H: c\n")              # 5 bytes, no body
+    (md / "new" / ".hidden").write_bytes(b"x")
+    future = drop.deliver(md, b"later\n", mtime=int(time.time()) + 3600)
+    d = drop.deliver(md, b"Subject: d\n\nbody\n")                    # new/, 17 bytes
+    os.utime(md / "cur" / "200.2.h:2,S", (OLD - 20_000, OLD - 20_000))
+    os.utime(md / "cur" / "300.3.h:2,FR", (OLD - 9_998, OLD - 9_998))
+    drop.chown(md)
+    # by mtime: cur/200 (OLD-20000), new/a (OLD-9999), cur/300 (OLD-9998), new/d (OLD-9997)
+    commands = (b"USER bob\r\nPASS secret\r\nSTAT\r\nLIST\r\nUIDL\r\nTOP 1 1\r\nTOP 3 0\r\n"
+                b"RETR 2\r\nDELE 1\r\nDELE 1\r\nLIST 1\r\nLAST\r\nSTAT\r\nQUIT\r\n")
+    expected = (b"+OK \r\n+OK \r\n"
+                b"+OK 4 49\r\n"
+                b"+OK \r\n1 12\r\n2 15\r\n3 5\r\n4 17\r\n.\r\n"
+                b"+OK \r\n1 200.2.h\r\n2 %s\r\n3 300.3.h\r\n4 %s\r\n.\r\n"
+                b"+OK \r\nH: b\r\n\r\nl1\r\n\r\n.\r\n"
+                b"+OK \r\nH: c\r\n\r\n.\r\n"
+                b"+OK \r\nSubject: a\r\n\r\n..x\r\n\r\n.\r\n"
+                b"+OK \r\n-ERR already deleted\r\n-ERR already deleted\r\n+OK 1\r\n"
+                b"+OK 4 37\r\n+OK \r\n") % (a.encode(), d.encode())
+    with pop3_server(drop, tmp_path) as server:
+        raw = Raw(server.port)
+        try:
+            greeting = raw.until(b"\r\n")
+            assert greeting.startswith(b"+OK <") and greeting.endswith(b"@%s>\r\n" % HOST.encode())
+            if bytewise:
+                for i in range(len(commands)):
+                    raw.send(commands[i:i + 1])
+            else:
+                raw.send(commands)
+            assert raw.rest()[len(greeting):] == expected
+        finally:
+            raw.close()
+        wait_for_ends(server, 1)
+    assert sorted(os.listdir(md / "cur")) == sorted(["300.3.h:2,FR", a + ":2,", d + ":2,"])
+    assert sorted(os.listdir(md / "new")) == [".hidden", future]
