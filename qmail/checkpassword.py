@@ -243,6 +243,8 @@ def pathexec(argv: list[str]) -> int:
     (those of a fresh Python); its exit code is ours."""
     args = [os.fsencode(a) for a in argv]
     name = args[0]
+    if not name:
+        return EXIT_TEMP        # every "DIR/" fails (Python's execve refuses an empty argv[0])
     if b"/" in name:
         candidates = [name]
     else:

@@ -203,6 +203,11 @@ def hand_off(auth: Authenticate, subprogram: list[str]) -> tuple[bool, int]:
         if e.errno in (11, 12):           # EAGAIN, ENOMEM: fork itself failed
             raise _Die(ERR_FORK) from None
         return False, 1         # the C child's execvp failed: _exit(1)
+    except ValueError:          # an empty program name: execvp("") fails with ENOENT
+        os.close(r)
+        if not early:
+            os.close(w)
+        return False, 1
     os.close(r)
     if not early:
         _write_payload(w, auth)

@@ -223,6 +223,7 @@ def test_popup_usage_and_subprogram_outcomes(tmp_path):
     assert seen.read_bytes() == b"bob\0pw\0" + stamp + b"\0STAT\r\nLIST\r\n"   # nothing lost
     for argv, reply in [(["sh", "-c", "exit 2"], b"-ERR authorization failed\r\n"),
                         (["no-such-program-x"], b"-ERR authorization failed\r\n"),
+                        ([""], b"-ERR authorization failed\r\n"),
                         (["sh", "-c", "kill -SEGV $$"], b"-ERR aack, child crashed\r\n")]:
         r = popup(["h", *argv], b"USER bob\r\nPASS pw\r\n")
         assert (r.returncode, r.stdout.split(b"\r\n", 2)[2]) == (1, reply)
@@ -384,6 +385,8 @@ def test_prog_is_found_as_pathexec_finds_it(base):
     assert run(f"/nonexistent::{dirs['good']}") == (0, b"in home\n")  # "" is "." (home)
     r = checker("vchkpw", b"bob\0pw\0", argv=[str(home / "prog")], env={**env, "PATH": "/x"})
     assert (r.returncode, r.stdout) == (0, b"in home\n")            # a "/": no search
+    r = checker("vchkpw", b"bob\0pw\0", argv=[""], env={**env, "PATH": dirs["good"]})
+    assert (r.returncode, r.stdout, r.stderr) == (111, b"", b"")      # "DIR/" is no program
 
 
 def test_our_pop3d_runs_as_if_exec_d(base):
