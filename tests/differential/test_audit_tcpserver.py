@@ -392,3 +392,28 @@ def test_ident_from_the_local_address_of_the_connection(tmp_path):
             assert identd.requests == [("127.0.0.5", b"%d , %d\r\n" % (client_port, port))]
     assert seen[0][1] == seen[1][1]
     assert b"TCPREMOTEINFO=joe\n" in seen[0][1]
+
+
+# --------------------------------------------------------------- numbers as scan_ulong reads them
+@pytest.mark.parametrize("option", [
+    ["-c", "99999999999999999999"], ["-c", "18446744073709551617"], ["-c", "4294967297"],
+    ["-c", "007"], ["-t", "99999999999999999999"], ["-t", "4294967296"],
+    ["-u", "4294967296"], ["-g", "4294967296"], ["-u", "18446744073709551616"],
+    ["-g", "18446744073709551616"], ["-b", "4294967296"], ["-b", "2147483648"],
+    ["-b", "99999999999999999999"]])
+def test_huge_numbers(tmp_path, option):
+    both(tmp_path, ["-v", "-HRl0", *option], ["sh", "-c", "id -u; id -g; id -G"])
+
+
+@pytest.mark.parametrize("limit", ["-5", "+5", " 5"])
+def test_limits_read_as_zero(tmp_path, limit):
+    results = []
+    for binary in (reference("tcpserver"), ours("tcpserver")):
+        with server(binary, ["-v", "-c", limit, "-HRl0"], ["echo", "hi"],
+                    tmp_path) as (port, log, proc):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.settimeout(0.3)
+                with pytest.raises(socket.timeout):
+                    s.recv(10)
+            results.append(log.read_bytes())
+    assert results[0] == results[1] == b"tcpserver: status: 0/0\n"
