@@ -37,18 +37,25 @@ def blast(chunks: Iterable[bytes], body_lines: int | None = None) -> Iterator[by
 
 
 def _lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Stored lines with their LF; the last one may lack it."""
-    partial = b""
+    """Stored lines with their LF; the last one may lack it. Linear in the message size,
+    however long its lines (a line spanning many chunks is collected in one bytearray)."""
+    partial = bytearray()
     for chunk in chunks:
-        if not chunk:
-            continue
-        data = partial + chunk
-        lines = data.split(b"\n")
-        partial = lines.pop()
-        for line in lines:
-            yield line + b"\n"
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            if end < 0:
+                partial += chunk[start:]
+                break
+            if partial:
+                partial += chunk[start:end + 1]
+                yield bytes(partial)
+                partial.clear()
+            else:
+                yield chunk[start:end + 1]
+            start = end + 1
     if partial:
-        yield partial
+        yield bytes(partial)
 
 
 def _top(chunks: Iterable[bytes], body_lines: int) -> Iterator[bytes]:
