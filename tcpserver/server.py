@@ -19,6 +19,7 @@ Where each per-connection step runs (spec §1.6 puts them all in a forked child)
 The log lines are the same either way; only the moment some of them are written differs
 (with posix_spawn, -v's `pid`/`ok` follow the exec: see run()).
 """
+import _signal
 import errno
 import os
 import queue
@@ -377,8 +378,11 @@ class Server:
                             write2(pid_line(pid, ip) + self.verdict_text(outcome, pid, ip, port))
                         self._started(pid)
                     return
+            ready = None
+            if self.warm is not None and type(outcome) is Verdict and not outcome.deny:
+                ready = self.warm_environment(outcome)
             with self.lock:
-                self._started(self.fork_child(fd, ip, port, outcome))
+                self._started(self.fork_child(fd, ip, port, outcome, ready))
         finally:
             if fd >= 0:
                 os.close(fd)
@@ -467,8 +471,18 @@ class Server:
             entries = apply_updates(entries, v.rule_env)
         return entries
 
+    def warm_environment(self, v: Verdict) -> tuple[list[bytes], dict | None]:
+        """The program's environment as entries, and as a mapping when our own handler may
+        run it without exec (else None). Done in the server before forking where it can: work
+        in the child costs copied pages besides."""
+        entries = self.entries(v)
+        env = None
+        if self.warm is not None and self.warm.usable(v.rule_env):
+            env = as_mapping(entries)
+        return entries, env
+
     def fork_child(self, fd: int, ip: bytes, port: bytes,
-                   outcome: Verdict | Drop | None) -> int | None:
+                   outcome: Verdict | Drop | None, ready=None) -> int | None:
         """Fork the child that runs §1.6 (the rest of it); its PID, None if fork failed.
         Called with the lock held."""
         try:
@@ -483,18 +497,18 @@ class Server:
         if pid == 0:
             status = EXIT_DROP
             try:
-                status = self.child(fd, ip, port, outcome)
+                status = self.child(fd, ip, port, outcome, ready=ready)
             finally:
                 os._exit(status)
         return pid
 
     def child(self, fd: int, ip: bytes, port: bytes, outcome: Verdict | Drop | None,
-              local_ip: bytes | None = None) -> int:
+              local_ip: bytes | None = None, ready=None) -> int:
         """The forked child: §1.6 from the `pid` line to the exec (or exit 100/111); with
-        LOCAL_IP, steps 2-4 are done already."""
+        LOCAL_IP, steps 2-4 are done already; READY: the warm() of OUTCOME, from the server."""
         try:
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            _signal.set_wakeup_fd(-1)
+            _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
         except ValueError:      # forked by a spawner thread: then its wake-up pipe is closed
             pass
         for extra in (self._wake_r, self._wake_w):
@@ -522,11 +536,9 @@ class Server:
                 write2(drop_line(b"unable to set up descriptors: " + djb_error(e).encode()))
             return EXIT_DROP
         spawning.default_signals()
-        entries = self.entries(outcome)
-        if self.warm is not None and self.warm.usable(outcome.rule_env):
-            env = as_mapping(entries)
-            if env is not None:
-                self.warm.become(self.argv, entries, env)   # returns only if it cannot
+        entries, env = ready or self.warm_environment(outcome)
+        if env is not None:
+            self.warm.become(self.argv, entries, env)   # returns only if it cannot
         err = spawning.pathexec(self.argv, entries, self.path)
         if self.log:
             write2(drop_line(b"unable to run %s: %s" % (self.argv[0], djb_error(err).encode())))

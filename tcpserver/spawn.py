@@ -17,12 +17,18 @@ own parent left ignored is default in the program (Python ignores it at start-up
 of our code runs, so the inherited disposition cannot be known); and glibc's posix_spawn
 leaves its two internal signals (32, 33) ignored, which glibc resets when it uses them.
 """
+import _signal                  # in forked children: the C functions, not signal.py's enum
+import atexit                   # wrappers (fewer pages of the server touched, copied)
 import errno
+import io
 import os
 import signal
 import sys
 
-DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD, signal.SIGTERM)
+from tcpserver import environ as _environ
+
+DEFAULT_SIGNALS = (int(signal.SIGPIPE), int(signal.SIGXFSZ), int(signal.SIGCHLD),
+                   int(signal.SIGTERM))
 _DUP2 = os.POSIX_SPAWN_DUP2
 
 
@@ -92,8 +98,8 @@ def _check(err: int) -> None:
 def default_signals() -> None:
     """In a forked child before exec: default dispositions (as the C's sig_uncatch), empty mask."""
     for sig in DEFAULT_SIGNALS:
-        signal.signal(sig, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+        _signal.signal(sig, _signal.SIG_DFL)
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, ())
 
 
 def socket_to_stdio(fd: int) -> None:
@@ -254,6 +260,11 @@ class WarmHandler:
         # PEP 538: did this interpreter coerce the C locale at start-up? The exec'd one would
         # do the same with the same locale variables (rules that set them are never warm).
         self.coerced_ctype = os.environb.get(b"LC_CTYPE") if _coerced() else None
+        try:
+            from setproctitle import setproctitle
+        except ImportError:
+            setproctitle = None
+        self.setproctitle = setproctitle
 
     def usable(self, rule_env) -> bool:
         return not any(name.startswith(_INTERPRETER_VARIABLES) for name, _ in rule_env)
@@ -266,18 +277,18 @@ class WarmHandler:
         ENTRIES is the environment the exec would pass (what environ.inherited() now returns),
         ENV the same as a mapping (os.environ)."""
         try:
-            from tcpserver import environ
-            environ._exec_environ = list(entries)
+            _environ._exec_environ = list(entries)
             _python_signals()
-            os.environb.clear()
-            os.environb.update(env)
+            _replace_environ(env)
             if self.coerced_ctype is not None:
                 os.environb[b"LC_CTYPE"] = self.coerced_ctype
             sys.argv = [os.fsdecode(self.script)] + [os.fsdecode(a) for a in argv[1:]]
-            _title(self.interpreter, self.script, argv[1:])
+            if self.setproctitle is not None:
+                self.setproctitle(os.fsdecode(b" ".join([self.interpreter, self.script,
+                                                         *argv[1:]])))
             _fresh_stdio(bool(env.get(b"PYTHONUNBUFFERED")))
         except Exception:
-            environ._exec_environ = None
+            _environ._exec_environ = None
             default_signals()
             return                   # the caller execs the program instead
         status = 1
@@ -302,23 +313,30 @@ def _coerced() -> bool:
 def _python_signals() -> None:
     """The dispositions a freshly exec'd interpreter has: SIGPIPE and SIGXFSZ ignored, SIGINT
     raising KeyboardInterrupt when it was at its default."""
-    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    if signal.getsignal(signal.SIGINT) == signal.SIG_DFL:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    _signal.signal(_signal.SIGPIPE, _signal.SIG_IGN)
+    _signal.signal(_signal.SIGXFSZ, _signal.SIG_IGN)
+    if _signal.getsignal(_signal.SIGINT) == _signal.SIG_DFL:
+        _signal.signal(_signal.SIGINT, _signal.default_int_handler)
 
 
-def _title(interpreter: bytes, script: bytes, args: list[bytes]) -> None:
-    try:
-        from setproctitle import setproctitle
-    except ImportError:
+def _replace_environ(env: dict[bytes, bytes]) -> None:
+    """os.environ(b) and the C environment become ENV, in its order (as os.environb.clear()
+    then update(ENV), without the Python-level mapping methods per name)."""
+    data = getattr(os.environb, "_data", None)
+    if type(data) is not dict or data is not getattr(os.environ, "_data", None):
+        os.environb.clear()
+        os.environb.update(env)
         return
-    setproctitle(os.fsdecode(b" ".join([interpreter, script, *args])))
+    for name in data:
+        os.unsetenv(name)
+    data.clear()
+    for name, value in env.items():
+        os.putenv(name, value)
+    data.update(env)
 
 
 def _fresh_stdio(unbuffered: bool) -> None:
     """sys.stdin/stdout/stderr as a new interpreter makes them for fds 0/1 (a socket) and 2."""
-    import io
     old = sys.__stdout__ or sys.__stderr__
     encoding = getattr(old, "encoding", None) or "utf-8"
     errors = getattr(old, "errors", None) or "strict"
@@ -374,7 +392,6 @@ def _run_like_interpreter(main) -> int:
             threading._shutdown()
         except Exception:
             pass
-    import atexit
     atexit._run_exitfuncs()
     try:
         sys.stdout.flush()
