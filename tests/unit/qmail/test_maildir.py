@@ -127,3 +127,12 @@ def test_scan_and_clean_with_times_before_1970(md):
     put(md, "tmp/neg", b"x", NOW, atime=-200000)
     maildir.clean_tmp(NOW)
     assert os.listdir(md / "tmp") == []
+
+
+def test_commit_ignores_rename_failures(md):
+    put(md, "new/1", b"one", NOW - 3)
+    put(md, "new/2", b"two", NOW - 2)
+    found = maildir.scan(NOW)
+    os.rename(md / "new" / "1", md / "cur" / "1:2,S")      # another session got there first
+    assert maildir.commit(found, set()) == 0                 # "if it fails, bummer"
+    assert sorted(os.listdir(md / "cur")) == ["1:2,S", "2:2,"]
