@@ -9,7 +9,7 @@ lines) as the same user (nobody when run as root). Also timed: PASS to the end o
 in a Maildir of 10,000 messages. One client (a raw socket, lock-step:
 RETR, read to the terminator, next) fetches every message; runs alternate Dovecot, ours, ...
 and medians (and bests: the machine may be shared) are compared. Latency: connect -> greeting, and USER/PASS -> the first byte of
-the RETR 1 reply (our side starts three programs: popup, vchkpw, pop3d).
+the RETR 1 reply (our side: popup, then vchkpw and pop3d in a forked child of popup).
 
 The bench installs nothing: without /usr/sbin/dovecot it says so and exits (apt-get install
 dovecot-pop3d).      python -m bench pop3          (POP3_BENCH_ROUNDS, default 9)
