@@ -417,3 +417,49 @@ def test_limits_read_as_zero(tmp_path, limit):
                     s.recv(10)
             results.append(log.read_bytes())
     assert results[0] == results[1] == b"tcpserver: status: 0/0\n"
+
+
+# --------------------------------------------------------------- odd DNS answers
+def odd_answers(query):
+    """CNAME chains, other classes and types before the PTR, a root PTR, odd rcodes."""
+    import dns.flags
+    import dns.message
+    import dns.rcode
+    import dns.rrset
+    name = query.question[0].name.to_text()
+    r = dns.message.make_response(query)
+    r.flags |= dns.flags.AA | dns.flags.RA
+
+    def add(owner, rdclass, rdtype, text):
+        r.answer.append(dns.rrset.from_text(owner, 60, rdclass, rdtype, text))
+    if name == "2.0.0.127.in-addr.arpa.":
+        add(name, "IN", "CNAME", "2.sub.0.0.127.in-addr.arpa.")
+        add("2.sub.0.0.127.in-addr.arpa.", "IN", "PTR", "cname.example.")
+    elif name == "cname.example.":
+        add(name, "IN", "CNAME", "real.example.")
+        add("real.example.", "IN", "A", "127.0.0.2")
+    elif name == "3.0.0.127.in-addr.arpa.":
+        add(name, "CH", "PTR", "chaos.example.")
+        add(name, "IN", "TXT", "x")
+        add(name, "IN", "PTR", "in.example.")
+    elif name == "4.0.0.127.in-addr.arpa.":
+        add(name, "IN", "PTR", ".")
+    elif name == "5.0.0.127.in-addr.arpa.":
+        r.set_rcode(dns.rcode.NXDOMAIN)
+        add(name, "IN", "PTR", "nx.example.")
+    elif name == "7.0.0.127.in-addr.arpa.":
+        r.set_rcode(dns.rcode.NOTIMP)
+    elif name == "8.0.0.127.in-addr.arpa.":
+        r.set_rcode(dns.rcode.YXDOMAIN)
+    else:
+        return None
+    return r.to_wire()
+
+
+@needs_root
+@pytest.mark.parametrize("paranoid", [[], ["-p"]])
+def test_odd_dns_answers(tmp_path, paranoid):
+    with fakes.FakeDns() as dns:
+        dns.responder = odd_answers
+        both(tmp_path, ["-v", "-R", "-l0", *paranoid], SHOW,
+             ("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.7", "127.0.0.8"))
