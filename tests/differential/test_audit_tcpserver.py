@@ -421,7 +421,8 @@ def test_limits_read_as_zero(tmp_path, limit):
 
 # --------------------------------------------------------------- odd DNS answers
 def odd_answers(query):
-    """CNAME chains, other classes and types before the PTR, a root PTR, odd rcodes."""
+    """CNAME chains, other classes and types before the PTR, a root PTR, NXDOMAIN with an
+    answer. (Other rcodes count as SERVFAIL: 11 s of retries in both, too slow here.)"""
     import dns.flags
     import dns.message
     import dns.rcode
@@ -447,10 +448,6 @@ def odd_answers(query):
     elif name == "5.0.0.127.in-addr.arpa.":
         r.set_rcode(dns.rcode.NXDOMAIN)
         add(name, "IN", "PTR", "nx.example.")
-    elif name == "7.0.0.127.in-addr.arpa.":
-        r.set_rcode(dns.rcode.NOTIMP)
-    elif name == "8.0.0.127.in-addr.arpa.":
-        r.set_rcode(dns.rcode.YXDOMAIN)
     else:
         return None
     return r.to_wire()
@@ -462,4 +459,4 @@ def test_odd_dns_answers(tmp_path, paranoid):
     with fakes.FakeDns() as dns:
         dns.responder = odd_answers
         both(tmp_path, ["-v", "-R", "-l0", *paranoid], SHOW,
-             ("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.7", "127.0.0.8"))
+             ("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"))
