@@ -2,7 +2,8 @@
 
 Each server runs `tcpserver -1 -H -R -l 0 127.0.0.1 0 /bin/true` (no DNS or IDENT, as the
 C rate is meant); bench/tcpload.c (compiled here with gcc into a temporary directory) keeps
-1, 8 and 32 connections in flight, without and with -v, from 127.0.0.1-8 for a few seconds. Runs alternate C, ours,
+1, 8 and 32 connections in flight (without and with -v; and `-v -h`, a PTR
+query per connection to a local NXDOMAIN-answering DNS server, when root), from 127.0.0.1-8 for a few seconds. Runs alternate C, ours,
 C, ours... and the median of each is compared (the machine may be shared: short interleaved
 runs), with the CPU time per connection of each server and its programs (utime+stime of the
 server plus its reaped children), which other load disturbs less. Also printed: idle RSS of each server, and the
@@ -10,7 +11,7 @@ memory each open connection costs (PSS of the server and its children with 20 co
 held open by `cat`, minus idle, per connection).
 
     python -m bench tcpserver           (TCPSERVER_BENCH_SECONDS, TCPSERVER_BENCH_ROUNDS,
-                                         TCPSERVER_BENCH_MODES=plain,v, TCPSERVER_BENCH_MEMORY=0)
+                                         TCPSERVER_BENCH_MODES=plain,v,lookups, TCPSERVER_BENCH_MEMORY=0)
 """
 import os
 import shutil
@@ -42,9 +43,10 @@ def build_load(tmp: str) -> str:
 
 class Server:
     def __init__(self, binary: str, program: list[str], extra: list[str] = ()) -> None:
-        self.proc = subprocess.Popen([binary, "-1", *extra, *OPTIONS, "127.0.0.1", "0", *program],
+        env = dict(os.environ, DNSCACHEIP="127.0.0.1")
+        self.proc = subprocess.Popen([binary, "-1", *OPTIONS, *extra, "127.0.0.1", "0", *program],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
+                                     start_new_session=True, env=env)
         line = self.proc.stdout.readline()
         if not line.strip().isdigit():
             self.stop()
@@ -70,6 +72,37 @@ class Server:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+# A DNS server for the "lookups" mode (-h, DNSCACHEIP=127.0.0.1, port 53: root): every query
+# answered at once with NXDOMAIN, so both servers pay a real PTR exchange per connection.
+NXDOMAIN_SERVER = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 53))
+sys.stdout.write("ready\n"); sys.stdout.flush()
+while True:
+    q, peer = s.recvfrom(512)
+    if len(q) >= 12:
+        s.sendto(q[:2] + bytes([0x81 | (q[2] & 0x78), 0x83]) + q[4:6] + b"\0\0\0\0\0\0"
+                 + q[12:], peer)
+"""
+
+
+class FakeResolver:
+    def __enter__(self):
+        self.proc = subprocess.Popen([sys.executable, "-c", NXDOMAIN_SERVER],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        if self.proc.stdout.readline() != b"ready\n":
+            self.proc.kill()
+            self.proc.wait()
+            raise RuntimeError("cannot bind 127.0.0.1:53")
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
 
 
 def cpu_ticks(pid: int) -> int:
@@ -158,9 +191,16 @@ def main() -> int:
         print(f"tcpserver {' '.join(OPTIONS)} 127.0.0.1 0 /bin/true; {seconds:g} s x {rounds} "
               f"rounds, median connections/s")
         worst = None
-        modes = os.environ.get("TCPSERVER_BENCH_MODES", "plain,v").split(",")
+        modes = os.environ.get("TCPSERVER_BENCH_MODES", "plain,v,lookups").split(",")
+        resolver = None
         for mode in modes:      # -v as the real start-up lines use it (log to /dev/null)
-            extra = {"plain": [], "v": ["-v"]}[mode]
+            extra = {"plain": [], "v": ["-v"], "lookups": ["-v", "-h"]}[mode]
+            if mode == "lookups":
+                try:
+                    resolver = FakeResolver().__enter__()
+                except (OSError, RuntimeError):
+                    print("  -h: cannot serve DNS on 127.0.0.1:53 (needs root): skipped")
+                    continue
             for concurrency in CONCURRENCY:
                 c_runs, our_runs = [], []
                 for _ in range(rounds):
@@ -171,11 +211,15 @@ def main() -> int:
                 c_cpu = statistics.median(t for _, t in c_runs)
                 py_cpu = statistics.median(t for _, t in our_runs)
                 ratio = py / c
-                worst = ratio if worst is None else min(worst, ratio)
-                print(f"  {' '.join(extra):2s} {concurrency:3d} concurrent: C {c:7.0f}/s  "
+                if mode != "lookups":
+                    worst = ratio if worst is None else min(worst, ratio)
+                print(f"  {' '.join(extra):5s} {concurrency:3d} concurrent: C {c:7.0f}/s  "
                       f"ours {py:7.0f}/s  ratio {ratio:.2f}x   CPU/connection C {c_cpu:.2f} ms,"
                       f" ours {py_cpu:.2f} ms")
-        print(f"  worst ratio {worst:.2f}x (target >= 0.90x)")
+        if resolver is not None:
+            resolver.__exit__()
+        if worst is not None:
+            print(f"  worst ratio without lookups {worst:.2f}x (target >= 0.90x)")
     if os.environ.get("TCPSERVER_BENCH_MEMORY", "1") == "0":
         return 0
     c_idle, c_per = memory(C_TCPSERVER)

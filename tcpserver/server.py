@@ -20,14 +20,14 @@ The log lines are the same either way; only the moment some of them are written 
 (with posix_spawn, -v's `pid`/`ok` follow the exec: see run()).
 """
 import _signal
+import _thread
 import errno
 import os
-import queue
 import select
 import signal
 import socket
 import sys
-import threading
+from _queue import SimpleQueue
 from collections import namedtuple
 
 from rules.cdb import find_rule
@@ -85,7 +85,7 @@ class Server:
         # either that thread's program, not logged yet (its `end` must follow its `ok`), or
         # the child of a failed posix_spawn, which glibc reaps itself. Slots and these sets
         # are shared with the threads: under `lock`.
-        self.lock = threading.Lock()
+        self.lock = _thread.allocate_lock()
         self.known: set[int] = set()          # children whose `ok` (or `pid`) is out
         self.in_flight = 0                    # programs handed to spawner threads
         self.skipped = False                  # reap() left a zombie for the threads
@@ -100,7 +100,7 @@ class Server:
         # Lookups (PTR, -p, IDENT) for an exec'd program: a lookup thread per connection in
         # progress does §1.6 steps 2-8, then spawns the program itself (no fork of the server).
         self.threaded = self.lookups and self.spawner is not None
-        self.lookup_jobs = queue.SimpleQueue()
+        self.lookup_jobs = SimpleQueue()
         self.idle_lookups = 0                 # lookup threads waiting for a job (under lock)
         self.looking: dict[int, tuple] = {}   # fd: (ip, port, local ip) during lookups
         self.terminating = False
@@ -130,9 +130,9 @@ class Server:
             # with -v, the threads the C rate). Our own handlers (warm), denials and drops are
             # logged by a forked child first, in the C order.
             sys.setswitchinterval(0.001)     # a spawner thread gets the GIL soon after exec
-            self.jobs = queue.SimpleQueue()
+            self.jobs = SimpleQueue()
             for _ in range(SPAWNER_THREADS):
-                threading.Thread(target=self._spawn_loop, daemon=True).start()
+                _thread_start(self._spawn_loop)
         self.listener.setblocking(False)
         accept = getattr(self.listener, "_accept", None) or self._accept_pair
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -299,7 +299,7 @@ class Server:
                 self.idle_lookups -= 1              # that thread is, or will be, in get()
                 self.lookup_jobs.put(job)
                 return
-        threading.Thread(target=self._lookup_loop, args=(job,), daemon=True).start()
+        _thread_start(self._lookup_loop, job)
 
     def _lookup_loop(self, job: tuple[int, bytes, bytes]) -> None:
         while True:
@@ -556,11 +556,15 @@ def _remote_info(ip: bytes, port: bytes, local_ip: bytes, local_port: bytes,
 
 
 def _title_setter():
-    try:
-        from setproctitle import setproctitle
-    except ImportError:
-        return None
-    return setproctitle
+    return spawning.setproctitle_function()
+
+
+def _thread_start(target, *args) -> None:
+    """A daemon thread. `threading` is imported here, not by the module: once imported, every
+    fork runs its at-fork handler in the child (about 130 pages written, so copied), which
+    warm children (the only per-connection forks) are spared this way."""
+    import threading
+    threading.Thread(target=target, args=args, daemon=True).start()
 
 
 def _ensure_std_fds() -> None:

@@ -260,11 +260,7 @@ class WarmHandler:
         # PEP 538: did this interpreter coerce the C locale at start-up? The exec'd one would
         # do the same with the same locale variables (rules that set them are never warm).
         self.coerced_ctype = os.environb.get(b"LC_CTYPE") if _coerced() else None
-        try:
-            from setproctitle import setproctitle
-        except ImportError:
-            setproctitle = None
-        self.setproctitle = setproctitle
+        self.setproctitle = setproctitle_function()
 
     def usable(self, rule_env) -> bool:
         return not any(name.startswith(_INTERPRETER_VARIABLES) for name, _ in rule_env)
@@ -296,6 +292,36 @@ class WarmHandler:
             status = _run_like_interpreter(self.main)
         finally:
             os._exit(status)
+
+
+def setproctitle_function():
+    """setproctitle.setproctitle, or None. The C extension is loaded without the package's
+    __init__, which imports logging and so threading: their at-fork handlers would run in
+    every forked child (warm handlers), writing some 150 pages of the server's heap."""
+    module = sys.modules.get("setproctitle")
+    if module is not None:
+        return getattr(module, "setproctitle", None)
+    try:
+        import importlib.machinery
+        import importlib.util
+        spec = importlib.util.find_spec("setproctitle")
+        for directory in spec.submodule_search_locations or ():
+            for name in sorted(os.listdir(directory)):
+                if name.startswith("_setproctitle.") and name.endswith(".so"):
+                    full = "setproctitle._setproctitle"
+                    loader = importlib.machinery.ExtensionFileLoader(
+                        full, os.path.join(directory, name))
+                    module = importlib.util.module_from_spec(
+                        importlib.util.spec_from_loader(full, loader))
+                    loader.exec_module(module)
+                    return module.setproctitle
+    except Exception:
+        pass
+    try:
+        from setproctitle import setproctitle
+    except ImportError:
+        return None
+    return setproctitle
 
 
 def _coerced() -> bool:
