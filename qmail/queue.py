@@ -327,8 +327,24 @@ def _uid_of(name: str) -> int | None:
         return None
 
 
+_accounts: tuple | None = None     # (alias, qmaild, qmails) uids, once prepare() has run
+
+
+def prepare() -> None:
+    """For a process that forks queue writers (a warm qmail-smtpd server, qmail-queued): look
+    up the alias, qmaild and qmails uids once, before forking, instead of three getpwnam() per
+    message (with `passwd: files systemd` each one that is missing costs some 50 system calls
+    and loads the NSS modules in every child). The C has these uids compiled in (auto_uids.c),
+    so looking them up when the server starts is closer to it than looking up per message."""
+    global _accounts
+    if _accounts is None:
+        _accounts = (_uid_of("alias"), _uid_of("qmaild"), _uid_of("qmails"))
+
+
 def _how(uid: int) -> bytes:
-    return invoked(uid, _uid_of("alias"), _uid_of("qmaild"), _uid_of("qmails"))
+    if _accounts is None:
+        return invoked(uid, _uid_of("alias"), _uid_of("qmaild"), _uid_of("qmails"))
+    return invoked(uid, *_accounts)
 
 
 def _alarm(signum, frame) -> None:

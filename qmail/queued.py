@@ -23,7 +23,7 @@ import time
 
 from qmail.die import Fatal, djb_error, run
 from qmail.queue import (DEATH, EXIT_BUG, EXIT_NOMEM, SOCKET, _alarm, _Crash, _how,
-                         enqueue)
+                         enqueue, prepare)
 
 PROG = "qmail-queued"
 
@@ -123,6 +123,7 @@ def main(argv=None) -> int:
             raise Fatal("unable to listen on %s: %s" % (SOCKET, djb_error(e))) from None
         signal.signal(signal.SIGCHLD, _reap)
         signal.signal(signal.SIGTERM, _stop)
+        prepare()                          # the accounts, once: workers are forked from here
         try:
             while True:
                 if watch:

@@ -163,13 +163,29 @@ def our_queue_program() -> str:
     return os.path.join(os.path.dirname(sys.executable), "qmail-queue")
 
 
+_ours_cache: list = [None, ""]         # [sys.argv[0], our_queue_program()] of the last call
+
+
+def _our_program() -> str:
+    key = sys.argv[0] if sys.argv else ""
+    if _ours_cache[0] != key:
+        _ours_cache[:] = [key, our_queue_program()]
+    return _ours_cache[1]
+
+
 def queue_program(environ) -> tuple[bytes, bool]:
     """(program to run, whether it is our own qmail-queue). A relative path is relative to
     $QMAILHOME, the current directory, as in the C."""
     program = environ.get(b"QMAILQUEUE")
     if program is not None:
         return program, False
-    ours = our_queue_program()
+    ours = _our_program()
+    try:                                   # the usual case in two stat() calls
+        there, mine = os.stat("bin/qmail-queue"), os.stat(ours)
+        if there.st_ino == mine.st_ino and there.st_dev == mine.st_dev:
+            return os.fsencode(ours), True
+    except OSError:
+        pass
     if os.path.lexists("bin/qmail-queue"):
         if os.path.realpath("bin/qmail-queue") == os.path.realpath(ours):
             return os.fsencode(ours), True
@@ -202,16 +218,17 @@ class QueueRunner:
         except OSError:
             self._close_all([msg_r, self._msg])
             return None
-        try:
-            self._err, err_w = os.pipe()
-        except OSError:
-            self._close_all([msg_r, self._msg, env_r, self._env])
-            return None
         program, ours = queue_program(self.environ)
+        err_w = -1                     # our own qmail-queue never writes fd 6: no pipe for it
+        if not ours:
+            try:
+                self._err, err_w = os.pipe()
+            except OSError:
+                self._close_all([msg_r, self._msg, env_r, self._env])
+                return None
         try:
             if ours:
-                self.pid = _fork_queue(msg_r, env_r, err_w,
-                                       (self._msg, self._env, self._err))
+                self.pid = _fork_queue(msg_r, env_r, (self._msg, self._env))
             else:
                 self.pid = _spawn_queue(program, msg_r, env_r, err_w)
         except OSError:
@@ -237,7 +254,7 @@ class QueueRunner:
             self._write_all(self._env, envelope)
         os.close(self._env)
         errtext = bytearray()
-        while True:
+        while self._err >= 0:
             try:
                 chunk = os.read(self._err, 4096)
             except OSError:
@@ -245,7 +262,7 @@ class QueueRunner:
             if not chunk:
                 break
             errtext += chunk[:ERRTEXT_MAX - len(errtext)]
-        os.close(self._err)
+        self._close_all([self._err])
         self._msg = self._env = self._err = -1
         try:
             _, wstatus = os.waitpid(self.pid, 0)
@@ -297,8 +314,8 @@ def _spawn_queue(program: bytes, msg_r: int, env_r: int, err_w: int) -> int:
     return pid
 
 
-def _fork_queue(msg_r: int, env_r: int, err_w: int, parent_fds) -> int:
-    """Our own qmail-queue in a forked child, without exec."""
+def _fork_queue(msg_r: int, env_r: int, parent_fds) -> int:
+    """Our own qmail-queue in a forked child, without exec (it never writes fd 6)."""
     _queue_imports()                   # once per session, not once per message
     import qmail.queue
     pid = os.fork()
@@ -307,12 +324,12 @@ def _fork_queue(msg_r: int, env_r: int, err_w: int, parent_fds) -> int:
     status = 81
     try:
         for fd in parent_fds:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
         os.dup2(msg_r, 0)
         os.dup2(env_r, 1)
-        os.dup2(err_w, 6)
-        for fd in (msg_r, env_r, err_w):
-            if fd not in (0, 1, 2, 6):
+        for fd in (msg_r, env_r):
+            if fd not in (0, 1, 2):
                 os.close(fd)
         status = qmail.queue.main(["qmail-queue"])
     finally:
@@ -320,10 +337,11 @@ def _fork_queue(msg_r: int, env_r: int, err_w: int, parent_fds) -> int:
 
 
 def _queue_imports() -> None:
-    """qmail.queue and what it imports lazily."""
+    """qmail.queue and what it imports lazily; the accounts it looks up, once per process."""
     import pwd  # noqa: F401
-    import qmail.queue  # noqa: F401
+    import qmail.queue
     import qmail.queuefs  # noqa: F401
+    qmail.queue.prepare()
 
 
 def prepare() -> None:
