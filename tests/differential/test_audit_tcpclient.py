@@ -44,7 +44,7 @@ def test_signals_and_locale_of_the_program(env):
     ["-RHl0", "-i", "127.0.0.300", "{P}", "sh", "-c", "echo $TCPLOCALIP"],
     ["-RHl0", "{P}", "sh", "-c", "exec 6<&-; exec 7>&-; echo hi; ls /proc/self/fd"],
     ["-RHl0", "{P}", "./x"], ["-RHl0", "{P}", "/etc"], ["-RHl0", "{P}", "/etc/passwd"],
-    ["-RHl0", "{P}", ""], ["-RHl0", "{P}", "sh", "-c", "cat <&6"],
+    ["-RHl0", "{P}", ""], ["-RHl0", "{P}", "sh", "-c", "head -1 <&6"],
     ["-RHl0", "-T"], ["-RHl0", "-i"], ["-RHl0", "-p"], ["-RHl0", "-l"], ["-RHl0", "-t"],
     ["-RHl0", "127.0.0.1", "0", "true"], ["-RHl0", "127.0.0.1", "", "true"],
     ["-RHl0", "127.0.0.1", "0x10", "true"], ["-RHl0", "127.1", "1", "true"],
