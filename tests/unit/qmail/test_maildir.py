@@ -136,3 +136,22 @@ def test_commit_ignores_rename_failures(md):
     os.rename(md / "new" / "1", md / "cur" / "1:2,S")      # another session got there first
     assert maildir.commit(found, set()) == 0                 # "if it fails, bummer"
     assert sorted(os.listdir(md / "cur")) == ["1:2,S", "2:2,"]
+
+
+@pytest.mark.slow
+def test_now_is_the_c_librarys_time():
+    # qmail-pop3d's current second (§6.1 item 4) is time(NULL): glibc reads the kernel's
+    # coarse clock, which lags the precise one (time.time()) by up to a tick; across a
+    # second boundary the two disagree, and now() must agree with time()
+    import ctypes
+    import time
+    from qmail.pop3d import now
+    libc = ctypes.CDLL(None)
+    libc.time.restype = ctypes.c_long
+    start = libc.time(None)
+    deadline = time.monotonic() + 3
+    while libc.time(None) <= start + 1 and time.monotonic() < deadline:
+        before = now()
+        c = libc.time(None)
+        assert before <= c <= now()
+    assert libc.time(None) > start + 1
