@@ -460,3 +460,19 @@ def test_odd_dns_answers(tmp_path, paranoid):
         dns.responder = odd_answers
         both(tmp_path, ["-v", "-R", "-l0", *paranoid], SHOW,
              ("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"))
+
+
+@needs_root
+@pytest.mark.parametrize("options", [["-t5"], ["-t5", "-x"], ["-H", "-t5", "-x"], ["-R", "-x"],
+                                     ["-R", "-l", "L"]])
+def test_raw_environment_order_with_names_info_and_rules(tmp_path, options):
+    """The environment exactly as exec'd (order included: the C's swap-removes, §1.7)."""
+    raw = ["sh", "-c", "tr '\\000' '\\n' < /proc/$$/environ"]
+    env = {"PATH": "/usr/bin:/bin", "DNSCACHEIP": "127.0.0.1", "TCPREMOTEHOST": "stale",
+           "A": "1", "TCPLOCALHOST": "s", "TCPREMOTEINFO": "i", "PROTO": "p", "Z": "2",
+           "TCPREMOTEIP": "x", "K": "k"}
+    if options[-1] == "-x":
+        options = options + [cdb_file(tmp_path, [(b"", b"+A=r\0+PROTO=q\0+NEW=n\0+Z=3\0")])]
+    with fakes.FakeDns() as dns, fakes.FakeIdentd():
+        dns.ptr("127.0.0.1", "h.example.")
+        both(tmp_path, ["-v", *options], raw, env=env)
