@@ -251,7 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) < 3:
         write_all(1, ERR_USAGE)
         return 1
-    conn = PopupConnection(os.fsencode(argv[1]), os.getpid(), int(time.time()))
+    try:        # the C's now(): time(NULL), the kernel's coarse clock (see qmail/pop3d.py)
+        when = int(time.clock_gettime(5))        # CLOCK_REALTIME_COARSE on Linux
+    except OSError:
+        when = int(time.time())
+    conn = PopupConnection(os.fsencode(argv[1]), os.getpid(), when)
     wire = Wire(TIMEOUT)
     reader = LineReader(0, TIMEOUT)
     try:
