@@ -140,3 +140,36 @@ def test_argv0_command_lines(args):
 @pytest.mark.parametrize("locale", [{"LANG": "C"}, {"LC_ALL": "C"}, {"LANG": "POSIX"}])
 def test_programs_see_no_locale_coercion(name, args, locale):
     same(name, args, b"", {"PATH": PATH, **locale})
+
+
+# --------------------------------------------------------------- rblsmtpd lookups
+RBL_CASES = [
+    (["-r", "t200.test"], None), (["-r", "t201.test"], None), (["-b", "-r", "t201.test"], None),
+    (["-r", "crlf.test"], None), (["-r", "big.test"], None),           # TXT over TCP
+    (["-a", "nxa.test", "-r", "listed.test"], None), (["-a", "nope.test", "-r", "listed.test"], None),
+    (["-r", ""], None), (["-r", "."], None), (["-r", ".test"], None),
+    (["-a", "", "-r", "listed.test"], None), (["-r", "listed.test", "-r", "t200.test"], None),
+    (["-B", "-r", "listed.test"], None), (["-bC", "-r", "listed.test"], None),
+    (["-t", "0", "-r", "listed.test"], None),
+    *((["-r", "listed.test"], ip) for ip in ("127.0.0.5 ", "1.2.3.4.5", "::1", "127.0.0.005",
+                                             "x.y.z.w")),
+]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the fake DNS binds port 53 (root)")
+def test_rblsmtpd_lookups():
+    import fakes
+    with fakes.FakeDns() as dns:
+        dns.txt("5.0.0.127.t200.test", "a" * 200)
+        dns.txt("5.0.0.127.t201.test", "a" * 201)
+        dns.txt("5.0.0.127.crlf.test", "x\r\ny")
+        dns.txt("5.0.0.127.big.test", *["b" * 255] * 4)
+        dns.txt("5.0.0.127.big.test", *["c" * 255] * 4)
+        dns.fail("5.0.0.127.big.test", "TXT", "truncate")
+        dns.a("5.0.0.127.nxa.test")
+        dns.txt("5.0.0.127.listed.test", "listed")
+        dns.txt("5.0.0.127.test", "rootish")
+        dns.txt("5.0.0.127", "bare")
+        for args, ip in RBL_CASES:
+            env = {"PATH": PATH, "DNSCACHEIP": "127.0.0.1", "TCPREMOTEIP": ip or "127.0.0.5"}
+            same("rblsmtpd", args + ["sh", "-c", "echo ran"], b"HELO x\r\nRCPT\r\nQUIT\r\n", env)
