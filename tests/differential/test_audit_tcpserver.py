@@ -476,3 +476,19 @@ def test_raw_environment_order_with_names_info_and_rules(tmp_path, options):
     with fakes.FakeDns() as dns, fakes.FakeIdentd():
         dns.ptr("127.0.0.1", "h.example.")
         both(tmp_path, ["-v", *options], raw, env=env)
+
+
+@needs_root
+def test_which_lookups_each_option_makes(tmp_path):
+    """The DNS queries and IDENT connections per connection, option by option."""
+    with fakes.FakeDns() as dns, fakes.FakeIdentd() as identd:
+        dns.ptr("127.0.0.1", "h.example.")
+        dns.a("h.example", "127.0.0.1")
+        for options in (["-v"], ["-v", "-l0"], ["-v", "-H"], ["-v", "-p"], ["-v", "-p", "-H"],
+                        ["-v", "-R", "-l", ""], ["-v", "-Hl0", "-t0"]):
+            results = []
+            for binary in (reference("tcpserver"), ours("tcpserver")):
+                queries, requests = len(dns.queries), len(identd.requests)
+                out = session(binary, options, SHOW, tmp_path, ("127.0.0.1",))
+                results.append((out, dns.queries[queries:], len(identd.requests) - requests))
+            assert results[1] == results[0], options
