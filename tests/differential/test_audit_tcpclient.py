@@ -81,3 +81,19 @@ def test_every_address_refused():
         same(["-vRHl0", "one.test", str(closed), "true"], ports=[closed])
         same(["-qRHl0", "one.test", str(closed), "true"], ports=[closed])
         same(["-RHl0", "-v", "127.0.0.3", str(closed), "true"], ports=[closed])
+
+
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="the fakes bind ports 53 and 113")
+def test_which_lookups_each_option_makes():
+    with fakes.FakeDns() as dns, fakes.FakeIdentd() as identd, base.echo_server() as port:
+        dns.ptr("127.0.0.1", "h.example.")
+        dns.a("srv.local.test", "127.0.0.1")
+        for options in ([], ["-l0"], ["-H"], ["-R"], ["-HRl0"], ["-t0", "-HR"]):
+            for host, env in (("127.0.0.1", None), ("srv", {"LOCALDOMAIN": "local.test"})):
+                results = []
+                for program in (support.reference("tcpclient"), support.ours("tcpclient")):
+                    queries, requests = len(dns.queries), len(identd.requests)
+                    out = base.run(program, options + [host, str(port)] + SIGNALS_AND_ENV,
+                                   env, [port])
+                    results.append((out, dns.queries[queries:], len(identd.requests) - requests))
+                assert results[1] == results[0], (options, host)
