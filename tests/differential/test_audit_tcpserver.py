@@ -206,6 +206,13 @@ IDENT_REPLIES = [
     b"a:b:c:\t\r \n",
     b"{ports}:USERID:UNIX:joe\x00nul\n",
     b"{ports} : USERID : UNIX : first\nsecond\n",
+    b"x" * 2000 + b" : USERID : UNIX : long prefix\r\n",
+    b"{ports} : USERID : UNIX :\r\n",
+    b"{ports} : USERID : UNIX : \x0b\x0cvt ff\r\n",
+    b"{ports} : USERID : UNIX : " + b"z" * 256 + b"\r\n",
+    b"{ports} : USERID : UNIX : " + b"z" * 257 + b"\r\n",
+    b"{ports} : USERID : UNIX : " + b"z" * 258 + b"\r\n",
+    b"{ports} : USERID : UNIX : " + b"\xc3\xa9" * 60 + b"\r\n",
 ]
 
 
