@@ -66,6 +66,10 @@ def test_command_lines(args):
 @pytest.mark.parametrize("reply", [
     b"{ports} : USERID : UNIX : a:b%c\x01\xff end\r\n", b"\n", b"x : y\r\n",
     b"{ports} : USERID : UNIX : " + b"u" * 300 + b"\r\n", b"{ports} : USERID : UNIX : eof",
+    b"x" * 2000 + b" : USERID : UNIX : long prefix\r\n",
+    b"{ports} : USERID : UNIX : " + b"z" * 257 + b"\r\n",
+    b"{ports} : USERID : UNIX : " + b"z" * 258 + b"\r\n",
+    b"{ports} : USERID : UNIX : \x0b\x0cvt ff\r\n",
 ])
 def test_ident_replies(reply):
     with fakes.FakeDns() as dns, fakes.FakeIdentd(reply), base.echo_server() as port:
