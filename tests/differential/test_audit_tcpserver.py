@@ -499,3 +499,23 @@ def test_which_lookups_each_option_makes(tmp_path):
                 out = session(binary, options, SHOW, tmp_path, ("127.0.0.1",))
                 results.append((out, dns.queries[queries:], len(identd.requests) - requests))
             assert results[1] == results[0], options
+
+
+@needs_root
+@pytest.mark.parametrize("verbosity", ["-v", "-Q"])
+def test_sigterm_during_a_slow_ident_lookup(tmp_path, verbosity):
+    """The connection in its IDENT lookup is still served after tcpserver exits."""
+    results = []
+    with fakes.FakeIdentd(delay=0.5):
+        for binary in (reference("tcpserver"), ours("tcpserver")):
+            with server(binary, [verbosity, "-H", "-l0", "-t5"], SHOW, tmp_path) as (port, log, proc):
+                with socket.create_connection(("127.0.0.1", port)) as s:
+                    s.settimeout(10)
+                    time.sleep(0.2)
+                    os.kill(proc.pid, signal.SIGTERM)
+                    status = proc.wait(5)
+                    out = s.makefile("rb").read()
+                time.sleep(0.1)
+                results.append((status, normalise(out, port), normalise(log.read_bytes(), port)))
+    assert results[1] == results[0]
+    assert b"TCPREMOTEINFO=joe\n" in results[0][1]
