@@ -74,3 +74,15 @@ def test_queue_refusal_reaches_the_client(home, tmp_path):
                 client.sendmail("a@b", ["c@example.org"], b"x\r\n")
     assert (e.value.smtp_code, e.value.smtp_error) == (
         451, b"qq trouble creating files in queue (#4.3.0)")
+
+
+def test_warm_up_queues_nothing_and_leaves_the_process_as_it_was(home, monkeypatch):
+    """prepare()'s canned sessions (run in the warm tcpserver before it forks) go through the
+    real driver and core over a socketpair: no file in the queue, same cwd, no fd left open."""
+    from qmail import smtpd
+    monkeypatch.setenv("QMAILHOME", str(home))
+    before = (os.getcwd(), sorted(os.listdir("/proc/self/fd")),
+              sorted(p.name for p in (home / "queue").rglob("*")))
+    smtpd.warm_up(3)
+    assert (os.getcwd(), sorted(os.listdir("/proc/self/fd")),
+            sorted(p.name for p in (home / "queue").rglob("*"))) == before
