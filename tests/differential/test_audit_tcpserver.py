@@ -519,3 +519,14 @@ def test_sigterm_during_a_slow_ident_lookup(tmp_path, verbosity):
                 results.append((status, normalise(out, port), normalise(log.read_bytes(), port)))
     assert results[1] == results[0]
     assert b"TCPREMOTEINFO=joe\n" in results[0][1]
+
+
+@pytest.mark.parametrize("options", [
+    ["-B", "", "-HRl0"], ["-B", "first", "-B", "second", "-HRl0"], ["-l", "a", "-l", "b", "-HR"],
+    ["-HRl0", "-c", "2", "-c", "3"], ["-HRl0", "-x", "/nonexistent.cdb", "-x", "{cdb}"],
+    ["-HRl0", "-x", "{cdb}", "-X"], ["-HRl0", "-B", "-x"], ["-HRl0", "-bB"],
+    ["-HRl0", "-1", "-1"], ["-HRl0", "-U"],
+])
+def test_repeated_and_odd_option_combinations(tmp_path, options):
+    cdb = cdb_file(tmp_path, [(b"", b"+RULE=yes\0")])
+    both(tmp_path, ["-v", *(cdb if o == "{cdb}" else o for o in options)], SHOW)
