@@ -90,12 +90,27 @@ while True:
 
 
 class FakeResolver:
+    """The DNS server above, holding the lock tests/fakes.py's FakeDns takes for port 53 (a
+    test needing it waits for the bench instead of failing to bind)."""
+    LOCK = "/tmp/pyqmail-fake-dns-53.lock"
+
     def __enter__(self):
+        import fcntl
+        self.lock = os.open(self.LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        deadline = time.monotonic() + 100
+        while True:
+            try:
+                fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(self.lock)
+                    raise RuntimeError(f"{self.LOCK} stayed locked") from None
+                time.sleep(0.05)
         self.proc = subprocess.Popen([sys.executable, "-c", NXDOMAIN_SERVER],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         if self.proc.stdout.readline() != b"ready\n":
-            self.proc.kill()
-            self.proc.wait()
+            self.__exit__()
             raise RuntimeError("cannot bind 127.0.0.1:53")
         return self
 
@@ -103,6 +118,7 @@ class FakeResolver:
         self.proc.kill()
         self.proc.wait()
         self.proc.stdout.close()
+        os.close(self.lock)
 
 
 def cpu_ticks(pid: int) -> int:
