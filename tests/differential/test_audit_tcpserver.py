@@ -530,3 +530,18 @@ def test_sigterm_during_a_slow_ident_lookup(tmp_path, verbosity):
 def test_repeated_and_odd_option_combinations(tmp_path, options):
     cdb = cdb_file(tmp_path, [(b"", b"+RULE=yes\0")])
     both(tmp_path, ["-v", *(cdb if o == "{cdb}" else o for o in options)], SHOW)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching to nobody needs root")
+@pytest.mark.parametrize("options", [["-U"], ["-u", "65534", "-g", "65534"], ["-u", "65534"],
+                                     ["-g", "65534"]])
+def test_dropping_privileges_with_rules(tmp_path, options):
+    """The rules file is read by the child after the switch; what the program runs as."""
+    import support
+    tmp_path.chmod(0o755)
+    cdb = cdb_file(tmp_path, [(b"127.0.0.2", b"D\0"), (b"", b"+R=1\0")])
+    os.chmod(cdb, 0o644)
+    env = dict(BASE_ENV, UID="65534", GID="65534")
+    with support.reachable_by(65534, 65534):
+        both(tmp_path, ["-v", "-HRl0", "-x", cdb, *options], ["sh", "-c", "id; echo $R"],
+             ("127.0.0.1", "127.0.0.2"), env=env)
