@@ -533,15 +533,26 @@ def test_repeated_and_odd_option_combinations(tmp_path, options):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="switching to nobody needs root")
+@pytest.mark.parametrize("where", ["readable", "unreachable"])
 @pytest.mark.parametrize("options", [["-U"], ["-u", "65534", "-g", "65534"], ["-u", "65534"],
                                      ["-g", "65534"]])
-def test_dropping_privileges_with_rules(tmp_path, options):
-    """The rules file is read by the child after the switch; what the program runs as."""
+def test_dropping_privileges_with_rules(tmp_path, options, where):
+    """The rules file is read by the child after the switch (from a directory nobody can
+    or cannot reach: `access denied`); what the program runs as."""
+    import shutil
+    import tempfile
     import support
-    tmp_path.chmod(0o755)
-    cdb = cdb_file(tmp_path, [(b"127.0.0.2", b"D\0"), (b"", b"+R=1\0")])
-    os.chmod(cdb, 0o644)
-    env = dict(BASE_ENV, UID="65534", GID="65534")
-    with support.reachable_by(65534, 65534):
-        both(tmp_path, ["-v", "-HRl0", "-x", cdb, *options], ["sh", "-c", "id; echo $R"],
-             ("127.0.0.1", "127.0.0.2"), env=env)
+    folder = Path(tempfile.mkdtemp()) if where == "readable" else tmp_path
+    try:
+        folder.chmod(0o755)
+        cdb = cdb_file(folder, [(b"127.0.0.2", b"D\0"), (b"", b"+R=1\0")])
+        os.chmod(cdb, 0o644)
+        env = dict(BASE_ENV, UID="65534", GID="65534")
+        with support.reachable_by(65534, 65534):
+            c = both(tmp_path, ["-v", "-HRl0", "-x", cdb, *options], ["sh", "-c", "id; echo $R"],
+                     ("127.0.0.1", "127.0.0.2"), env=env)
+        uid_changes = "-u" in options or "-U" in options
+        assert (b"access denied" in c[1]) == (where == "unreachable" and uid_changes)
+    finally:
+        if folder != tmp_path:
+            shutil.rmtree(folder)
