@@ -556,3 +556,22 @@ def test_dropping_privileges_with_rules(tmp_path, options, where):
     finally:
         if folder != tmp_path:
             shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize("mode", ["full", "closed"])
+def test_log_descriptor_full_or_closed(mode):
+    """-v with fd 2 on /dev/full or closed: serving goes on; what the program has as fd 2."""
+    program = ["sh", "-c", "echo hi; echo e >&2; ls -l /proc/self/fd/ | sed -n 's/.* 2 -> //p'"]
+    results = []
+    for binary in (reference("tcpserver"), ours("tcpserver")):
+        with open("/dev/full", "wb") as full:
+            kw = {"stderr": full} if mode == "full" else {"preexec_fn": lambda: os.close(2)}
+            proc = subprocess.Popen([binary, "-1", "-v", "-HRl0", "127.0.0.1", "0", *program],
+                                    stdout=subprocess.PIPE, env=BASE_ENV,
+                                    start_new_session=True, **kw)
+        try:
+            port = int(proc.stdout.readline())
+            results.append(([talk(port, s) for s in ("127.0.0.1", "127.0.0.2")], proc.poll()))
+        finally:
+            stop(proc)
+    assert results[1] == results[0]
