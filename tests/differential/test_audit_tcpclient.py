@@ -101,3 +101,16 @@ def test_which_lookups_each_option_makes():
                                    env, [port])
                     results.append((out, dns.queries[queries:], len(identd.requests) - requests))
                 assert results[1] == results[0], (options, host)
+
+
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="the fake DNS binds port 53")
+def test_local_port_in_use_and_host_names():
+    import socket
+    with base.echo_server() as port, fakes.FakeDns(), socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        taken = str(busy.getsockname()[1])
+        for args in (["-p", taken], ["-i", "127.0.0.1", "-p", taken]):
+            same(["-RHl0", *args, "127.0.0.1", str(port), "true"], ports=[port])
+        for host in ("127.0.0.1x", "localhost", "[127.0.0.1]"):
+            same(["-RHl0", host, str(port), "true"], ports=[port])
