@@ -576,3 +576,14 @@ def test_log_descriptor_full_or_closed(mode):
         finally:
             stop(proc)
     assert results[1] == results[0]
+
+
+@pytest.mark.parametrize("count, first", [(2, 1), (3, 2), (4, 3), (5, 4), (6, 4), (7, 5)])
+def test_djb_random_pick_after_one_query(count, first):
+    """The address the C tcpserver binds for COUNT A records (observed: m2..m7 above):
+    a fresh, never-seeded generator, three draws for the query, then dns_sortip."""
+    from tcpserver.dns import DjbRandom
+    rng = DjbRandom()
+    for _ in range(3):
+        rng(256)
+    assert rng.sortip(list(range(count)))[0] == first
