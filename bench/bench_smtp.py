@@ -17,7 +17,8 @@ lock-step like smtplib; it counts transactions whose DATA got 250. Prints the ra
 ratios ours/aiosmtpd (target: >= 0.5 at 16 clients) and where the time goes: interpreter
 start-up, `import qmail.smtpd`, and qmail-queue's part.
 
-    python -m bench smtp        (SMTP_BENCH_SECONDS per measurement, default 4)
+    python -m bench smtp        (SMTP_BENCH_SECONDS per measurement, default 4;
+                                 SMTP_BENCH_ONLY=ours,aiosmtpd runs only those setups)
 """
 import os
 import selectors
@@ -290,6 +291,9 @@ def main() -> int:
         no_home = dict(env, QMAILHOME=str(base / "nonexistent"))
         setups.append(("ours-421", lambda: tcpserver(bin_path("tcpserver"),
                                                      [bin_path("qmail-smtpd")], no_home)))
+        only = os.environ.get("SMTP_BENCH_ONLY")          # e.g. "ours,aiosmtpd" while tuning
+        if only:
+            setups = [(n, m) for n, m in setups if n in only.split(",")]
         for name, make in setups:
             server = make()
             try:
@@ -306,6 +310,8 @@ def main() -> int:
             finally:
                 server.stop()
         print()
+        if only:
+            return 0
         for concurrency in (1, 16):
             ratio = rates["ours"][concurrency] / rates["aiosmtpd"][concurrency]
             print(f"  ours/aiosmtpd at {concurrency:2} clients: {ratio:.2f}x"
