@@ -3,6 +3,7 @@
 test_filters.py — option-argument errors, verbs with odd spacing and NULs, long lines,
 every RBLSMTPD form through the whole dialogue, signals and locale of the programs they
 run, exit statuses, write errors. PIDs are normalised."""
+import contextlib
 import os
 import re
 import subprocess
@@ -173,3 +174,21 @@ def test_rblsmtpd_lookups():
         for args, ip in RBL_CASES:
             env = {"PATH": PATH, "DNSCACHEIP": "127.0.0.1", "TCPREMOTEIP": ip or "127.0.0.5"}
             same("rblsmtpd", args + ["sh", "-c", "echo ran"], b"HELO x\r\nRCPT\r\nQUIT\r\n", env)
+
+
+@pytest.mark.parametrize("name, args", [
+    ("tcpserver", [b"\xff\xfe", b"0", b"x"]), ("tcpserver", [b"127.0.0.1", b"\xff\xfe", b"x"]),
+    ("tcpserver", [b"-\xff\xfe"]), ("tcpserver", [b"-c", b"\xff\xfe", b"0", b"\xff\xfe"]),
+    ("tcpclient", [b"\xff\xfe", b"1", b"x"]), ("tcpclient", [b"127.0.0.1", b"\xff\xfe", b"x"]),
+    ("tcpclient", [b"-\xff\xfe"]), ("rblsmtpd", [b"-\xff\xfe"]), ("rblsmtpd", [b"\xff\xfe"]),
+    ("fixcrio", [b"\xff\xfe"]), ("argv0", [b"\xff\xfe", b"y"]),
+])
+def test_arguments_that_are_not_utf8(name, args):
+    """Bytes go back out in the messages as they came in. A host name is asked of the fake
+    DNS (NXDOMAIN)."""
+    import fakes
+    if args[0] == b"\xff\xfe" and name in ("tcpserver", "tcpclient") and os.geteuid() != 0:
+        pytest.skip("the fake DNS binds port 53 (root)")
+    env = {"PATH": PATH, "DNSCACHEIP": "127.0.0.1", "TCPREMOTEIP": "127.0.0.5"}
+    with fakes.FakeDns() if os.geteuid() == 0 else contextlib.nullcontext():
+        same(name, [os.fsdecode(a) for a in args], b"", env)
