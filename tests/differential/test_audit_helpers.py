@@ -187,8 +187,9 @@ def test_arguments_that_are_not_utf8(name, args):
     """Bytes go back out in the messages as they came in. A host name is asked of the fake
     DNS (NXDOMAIN)."""
     import fakes
-    if args[0] == b"\xff\xfe" and name in ("tcpserver", "tcpclient") and os.geteuid() != 0:
+    asks_dns = args[0] == b"\xff\xfe" and name in ("tcpserver", "tcpclient")
+    if asks_dns and os.geteuid() != 0:
         pytest.skip("the fake DNS binds port 53 (root)")
     env = {"PATH": PATH, "DNSCACHEIP": "127.0.0.1", "TCPREMOTEIP": "127.0.0.5"}
-    with fakes.FakeDns() if os.geteuid() == 0 else contextlib.nullcontext():
+    with fakes.FakeDns() if asks_dns else contextlib.nullcontext():
         same(name, [os.fsdecode(a) for a in args], b"", env)
