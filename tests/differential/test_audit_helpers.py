@@ -193,3 +193,44 @@ def test_arguments_that_are_not_utf8(name, args):
     env = {"PATH": PATH, "DNSCACHEIP": "127.0.0.1", "TCPREMOTEIP": "127.0.0.5"}
     with fakes.FakeDns() if asks_dns else contextlib.nullcontext():
         same(name, [os.fsdecode(a) for a in args], b"", env)
+
+
+# --------------------------------------------------------------- inherited signal dispositions
+SIGNALS = ["sh", "-c", "grep -E 'Sig(Ign|Blk)' /proc/self/status"]
+EXECUTING = [("rblsmtpd", SIGNALS), ("argv0", [SIGNALS[0], "x", *SIGNALS[1:]]),
+             ("fixcrio", SIGNALS), ("recordio", SIGNALS)]
+
+
+def ignoring(*signals):
+    import signal
+
+    def preexec():
+        for sig in signals:
+            signal.signal(sig, signal.SIG_IGN)
+    return preexec
+
+
+def run_ignoring(program, args, preexec):
+    r = subprocess.run([program, *args], capture_output=True, timeout=10, preexec_fn=preexec,
+                       env={"PATH": PATH, "TCPREMOTEIP": "1.2.3.4"})
+    return r.returncode, r.stdout
+
+
+@pytest.mark.parametrize("name, args", EXECUTING)
+def test_signals_ignored_on_entry_stay_ignored(name, args):
+    """As under nohup: SIGHUP, SIGINT, SIGQUIT, SIGUSR2 ignored by the caller stay ignored."""
+    import signal
+    pre = ignoring(signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR2)
+    c, py = (run_ignoring(p, args, pre) for p in (support.reference(name), support.ours(name)))
+    assert py == c
+
+
+@pytest.mark.xfail(strict=True, reason="Python ignores SIGPIPE and SIGXFSZ before any of our "
+                   "code runs, so whether the caller had them ignored is lost; we start the "
+                   "program with both at default (right for every ordinary caller: a shell)")
+@pytest.mark.parametrize("name, args", EXECUTING)
+def test_sigpipe_and_sigxfsz_ignored_on_entry(name, args):
+    import signal
+    pre = ignoring(signal.SIGPIPE, signal.SIGXFSZ)
+    c, py = (run_ignoring(p, args, pre) for p in (support.reference(name), support.ours(name)))
+    assert py == c
