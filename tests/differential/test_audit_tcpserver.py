@@ -587,3 +587,32 @@ def test_djb_random_pick_after_one_query(count, first):
     for _ in range(3):
         rng(256)
     assert rng.sortip(list(range(count)))[0] == first
+
+
+def test_under_nohup(tmp_path):
+    """SIGHUP ignored by the caller: tcpserver survives SIGHUP and the program keeps it
+    ignored. (Signals 32 and 33, left ignored by glibc's posix_spawn, are masked: spawn.py.)"""
+    program = ["sh", "-c", "grep -E 'Sig(Ign|Blk)' /proc/self/status"]
+
+    def nohup():
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    results = []
+    for binary in (reference("tcpserver"), ours("tcpserver")):
+        proc = subprocess.Popen([binary, "-1", "-HRl0", "127.0.0.1", "0", *program],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=BASE_ENV,
+                                start_new_session=True, preexec_fn=nohup)
+        try:
+            port = int(proc.stdout.readline())
+
+            def masked_talk():
+                return re.sub(rb"SigIgn:\t([0-9a-f]+)", lambda m: b"SigIgn: %x" % (
+                    int(m.group(1), 16) & ~0x180000000), talk(port))
+            before = masked_talk()
+            os.kill(proc.pid, signal.SIGHUP)
+            time.sleep(0.2)
+            results.append((before, proc.poll(), masked_talk()))
+        finally:
+            stop(proc)
+            proc.stderr.close()
+    assert results[1] == results[0]
+    assert results[0][1] is None
