@@ -114,3 +114,23 @@ def test_local_port_in_use_and_host_names():
             same(["-RHl0", *args, "127.0.0.1", str(port), "true"], ports=[port])
         for host in ("127.0.0.1x", "localhost", "[127.0.0.1]"):
             same(["-RHl0", host, str(port), "true"], ports=[port])
+
+
+@pytest.mark.parametrize("closed", [(0,), (1,), (2,), (0, 1), (0, 1, 2)])
+def test_started_with_standard_descriptors_closed(closed, tmp_path):
+    """The socket may take fd 0, 1 or 2 first; the program still gets it on 6 and 7 only."""
+    import os
+    import subprocess
+    results = []
+    with base.echo_server() as port:
+        for program in (support.reference("tcpclient"), support.ours("tcpclient")):
+            out = tmp_path / f"out-{len(results)}"
+            p = subprocess.run(
+                [program, "-RHl0", "127.0.0.1", str(port), "sh", "-c",
+                 f"(ls /proc/$$/fd | sort -n | tr '\\n' ' '; echo ping >&7; head -1 <&6) "
+                 f"> {out} 2>&1"],
+                preexec_fn=lambda: [os.close(fd) for fd in closed], stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
+            results.append((p.returncode, out.read_bytes()))
+    assert results[1] == results[0]
+    assert results[0][1].endswith(b" 6 7 hello\n")
