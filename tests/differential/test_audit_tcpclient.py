@@ -133,4 +133,4 @@ def test_started_with_standard_descriptors_closed(closed, tmp_path):
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
             results.append((p.returncode, out.read_bytes()))
     assert results[1] == results[0]
-    assert results[0][1].endswith(b" 6 7 hello\n")
+    assert results[0][1].endswith(b"6 7 hello\n")
