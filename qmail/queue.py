@@ -37,6 +37,8 @@ import _signal as signal       # the C module: `signal` imports enum, 3 ms per m
 import os
 import time
 
+from qmail.queuefs import SPLIT, trigger_pull
+
 ADDR = 1003                    # an address of ADDR bytes or more: exit 11
 DEATH = 86400                  # 24 hours; below qmail-send's OSSIFIED (36 hours)
 SOCKET = "queued/socket"       # relative to $QMAILHOME
@@ -182,7 +184,6 @@ def enqueue(fd_mess: int, fd_env: int, uid: int, pid: int, now: float, how: byte
     STILL_WANTED, if given, is asked just before todo/N is linked: False (the caller has
     gone) abandons the message instead of queueing one nobody was told about.
     """
-    from qmail.queuefs import SPLIT, trigger_pull
     pidfn = messfd = None
     for seq in range(1, 10):
         pidfn = "pid/%d.%d.%d" % (os.getpid(), int(now), seq)
@@ -370,9 +371,14 @@ def _can_write_queue() -> bool:
 
 
 def main(argv=None) -> int:
-    os.umask(0o033)
     from qmail.control import qmail_home
-    home = qmail_home()
+    return run(qmail_home(), _Crash(os.environ))
+
+
+def run(home: str, crash: _Crash) -> int:
+    """main() once $QMAILHOME and the crash hook are read from the environment: qmail-smtpd
+    reads them before forking its qmail-queue, which then touches (and copies) fewer pages."""
+    os.umask(0o033)
     try:
         os.chdir(home)
     except OSError:
@@ -393,7 +399,7 @@ def main(argv=None) -> int:
         uid, pid, now = os.getuid(), os.getpid(), time.time()
         how = _how(uid)
         _become_queue_owner()
-        return enqueue(0, 1, uid, pid, now, how, _Crash(os.environ))
+        return enqueue(0, 1, uid, pid, now, how, crash)
     except MemoryError:
         return EXIT_NOMEM
     except Exception:

@@ -318,6 +318,7 @@ def _fork_queue(msg_r: int, env_r: int, parent_fds) -> int:
     """Our own qmail-queue in a forked child, without exec (it never writes fd 6)."""
     _queue_imports()                   # once per session, not once per message
     import qmail.queue
+    home, crash = control.qmail_home(), qmail.queue._Crash(os.environ)
     pid = os.fork()
     if pid:
         return pid
@@ -331,7 +332,7 @@ def _fork_queue(msg_r: int, env_r: int, parent_fds) -> int:
         for fd in (msg_r, env_r):
             if fd not in (0, 1, 2):
                 os.close(fd)
-        status = qmail.queue.main(["qmail-queue"])
+        status = qmail.queue.run(home, crash)      # = qmail.queue.main(["qmail-queue"])
     finally:
         os._exit(status)
 
