@@ -113,6 +113,8 @@ class Server:
             import dns.rdtypes.ANY.PTR, dns.rdtypes.IN.A  # noqa: E401,F401  parsed per reply
         if self.o.rules is not None:
             candidate_keys(b"", None, None)
+        if self.threaded or (self.spawner is not None and self.fast):
+            import threading  # noqa: F401  for _thread_start(), not in warm servers
         if self.warm is not None or not self.fast:
             import gc              # forked children: keep the collector off the shared pages
             gc.collect()
