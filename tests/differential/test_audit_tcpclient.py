@@ -134,3 +134,59 @@ def test_started_with_standard_descriptors_closed(closed, tmp_path):
             results.append((p.returncode, out.read_bytes()))
     assert results[1] == results[0]
     assert results[0][1].endswith(b"6 7 hello\n")
+
+
+@pytest.fixture
+def blackhole():
+    """A port on 0.0.0.0 whose accept queue is full: connects hang until their timeout."""
+    import socket
+    import time
+    listener = socket.socket()
+    listener.bind(("0.0.0.0", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(3):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            fillers.append(s)
+        time.sleep(0.2)
+        yield port
+    finally:
+        for s in fillers:
+            s.close()
+        listener.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("timeouts", ["1+0", "0+1", "1+1"])
+def test_connect_timeouts_one_address(blackhole, timeouts):
+    import time
+    spent = []
+    for program in (support.reference("tcpclient"), support.ours("tcpclient")):
+        start = time.monotonic()
+        spent.append(base.run(program, ["-RHl0", "-T", timeouts, "127.0.0.1", str(blackhole),
+                                        "true"], ports=[blackhole]))
+        spent.append(round(time.monotonic() - start))
+    assert spent[2:] == spent[:2]
+    assert spent[0][2].endswith(b": timed out\n")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="the fake DNS binds port 53")
+def test_connect_timeouts_two_addresses(blackhole):
+    """Each address gets x in the first pass and y in the second: 4 s, one line each."""
+    import time
+    results = []
+    with fakes.FakeDns() as dns:
+        dns.a("two.test", "127.0.0.1", "127.0.0.2")
+        for program in (support.reference("tcpclient"), support.ours("tcpclient")):
+            start = time.monotonic()
+            status, out, err = base.run(program, ["-RHl0", "-T", "1+1", "two.test",
+                                                  str(blackhole), "true"], ports=[blackhole])
+            results.append((status, out, sorted(err.split(b"\n")),
+                            round(time.monotonic() - start)))
+    assert results[1] == results[0]
+    assert results[0][3] == 4
