@@ -161,7 +161,7 @@ def blackhole():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("timeouts", ["1+0", "0+1", "1+1"])
+@pytest.mark.parametrize("timeouts", ["0+1"])     # one address gets x+y at once
 def test_connect_timeouts_one_address(blackhole, timeouts):
     import time
     spent = []
