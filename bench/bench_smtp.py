@@ -3,7 +3,7 @@ with fsync before its 250) at 1 and 16 concurrent clients, all in the same run:
 
   ours      our tcpserver + qmail-smtpd + qmail-queue (a scratch $QMAILHOME from qmail-install;
             qmail-smtpd runs in a warm fork of tcpserver, qmail-queue in a fork of qmail-smtpd:
-            mess+intd fsynced, todo linked, their directories fsynced)
+            mess and intd/N fsynced, mess/N%23 fsynced, todo/N linked, todo/ fsynced)
   ours+xqq  the same with QMAILQUEUE=qmail-queue: the queue program exec'd (a second interpreter)
   C+ours    Debian's C tcpserver + our qmail-smtpd + qmail-queue (the exec path, no warm start)
   aiosmtpd  aiosmtpd 1.4 (the Python SMTP server people pick instead), a handler that writes each
@@ -325,7 +325,7 @@ def main() -> int:
         print("\n  where the time goes (median wall ms):")
         for what, ms in startup_costs().items():
             print(f"    {what:45} {ms:6.1f}")
-        print(f"    {'exec qmail-queue, 10 KB message, 5 fsyncs':45} {queue_cost(home):6.1f}")
+        print(f"    {'exec qmail-queue, 10 KB message, 4 fsyncs':45} {queue_cost(home):6.1f}")
         return 0
     finally:
         shutil.rmtree(base, ignore_errors=True)

@@ -9,7 +9,9 @@ Environment: $QMAILHOME (default /var/qmail); PYQMAIL_QUEUE_CRASH_AT (test hook,
 (fd 6 and exit 82 belong to substitutes named by $QMAILQUEUE; qmail-queue never uses them.)
 
 Crash safety. Exit 0 comes only after the mess file and intd/N are written and fsynced,
-the directories holding their new names are fsynced, todo/N is linked and todo/ fsynced.
+the mess file's directory is fsynced, todo/N is linked and todo/ fsynced (intd/N's own name
+is not needed by delivery: qmail-send reads todo/N, qmail-clean ignores a missing intd/N;
+docs/queue.md).
 qmail-send sees a message only through todo/N, whose link is the last step, so a kill -9 at
 any moment leaves either nothing visible to delivery (leftovers in pid/, mess/, intd/ are
 removed by qmail-send/qmail-clean's cleanup after 36 hours, as in qmail) or the whole
@@ -57,7 +59,7 @@ CRASH_STEPS = {
     6: "mess/N%23 directory fsynced",
     7: "intd/N created, empty",
     8: "intd/N written and fsynced",
-    9: "intd/ fsynced",
+    9: "envelope stored, todo/N not yet linked",
     10: "todo/N linked, todo/ not yet fsynced",
     11: "todo/ fsynced",
     12: "trigger pulled, before exit 0",
@@ -242,13 +244,9 @@ def enqueue(fd_mess: int, fd_env: int, uid: int, pid: int, now: float, how: byte
         except OSError:
             raise QueueError(EXIT_WRITE) from None
         crash.step(8)
-        try:
-            _fsync_dir("intd")
-        except OSError:
-            raise QueueError(EXIT_WRITE) from None
-        crash.step(9)
         if still_wanted is not None and not still_wanted():
             raise QueueError(EXIT_READ)
+        crash.step(9)
         try:
             os.link(intdfn, todofn)
         except OSError:
