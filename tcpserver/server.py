@@ -11,13 +11,18 @@ Where each per-connection step runs (spec §1.6 puts them all in a forked child)
 - no lookups needed (-H -R -l NAME): the server does the banner, local address, rules and
   environment itself and starts the program with posix_spawnp (spawn.Spawner, from a spawner
   thread while other clients wait, so the GIL-free exec overlaps the next accept as the C's
-  fork does), or forks a child only to log and exit for a deny or a dropped connection;
-- otherwise (PTR, -p, IDENT): a forked child does everything from the `pid` line on, so a
-  slow answer delays only its own connection;
+  fork does; the loop itself for a lone client), or forks a child only to log and exit for a
+  deny or a dropped connection;
+- lookups (PTR, -p, IDENT) for an exec'd program: a lookup thread per connection in progress
+  does the same, lookups included, then spawns the program (no fork of the server), so a
+  slow answer delays only its own connection; on SIGTERM the connections still in their
+  lookups are taken over by a forked process (the C's children would go on), see terminate();
 - the program is one of our console scripts (spawn.warm_handler): a forked child runs it
-  without exec.
-The log lines are the same either way; only the moment some of them are written differs
-(with posix_spawn, -v's `pid`/`ok` follow the exec: see run()).
+  without exec (lookups included, in that child). The server then imports no `threading`
+  (its at-fork handler would run in every child).
+The log lines are the same either way; only the moment some of them are written differs:
+with posix_spawn, -v's `pid`/`ok` follow the exec (see run()), and with lookup threads the
+`pid` line comes after the lookups, with the `ok` line, rather than before them.
 """
 import _signal
 import _thread
