@@ -38,7 +38,8 @@ COMMAND_READ, DATA_READ = 1024, 1 << 16        # the C reads 1024; DATA has no r
 QUEUE_BUFFER = 1 << 16
 ERRTEXT_MAX = 255                              # bytes of fd 6 kept (§2.10.6)
 EXEC_FAILED = 120 << 8                         # the C child's _exit(120) when execv fails
-_NOT_RUNNABLE = (2, 13, 8, 20, 40, 36, 21)     # ENOENT EACCES ENOEXEC ENOTDIR ELOOP ENAMETOOLONG EISDIR
+_FORK_FAILED = (11, 12)                        # EAGAIN ENOMEM: posix_spawn could not fork;
+                                               # any other error is the exec's (the C child's)
 
 
 def scan_ulong(value: bytes) -> int:
@@ -306,8 +307,10 @@ def _spawn_queue(program: bytes, msg_r: int, env_r: int, err_w: int) -> int:
     try:
         return os.posix_spawn(program, [program], os.environ, file_actions=actions)
     except OSError as e:
-        if e.errno not in _NOT_RUNNABLE:
+        if e.errno in _FORK_FAILED:
             raise
+    except ValueError:                 # an empty name or a NUL in it: execv fails too
+        pass
     pid = os.fork()
     if pid == 0:
         os._exit(120)
@@ -420,12 +423,12 @@ def authenticate(childargs: list[bytes], user: bytes, password: bytes, challenge
         pid = os.posix_spawnp(childargs[0], childargs, os.environ,
                               file_actions=[(os.POSIX_SPAWN_DUP2, read_end, 3)],
                               setsigdef=(_signal.SIGPIPE,))
-    except OSError as e:
+    except (OSError, ValueError) as e:
         os.close(read_end)
         os.close(write_end)
-        if e.errno in _NOT_RUNNABLE:       # the C's child: execvp failed, _exit(1)
-            return 1 << 8
-        return AUTH_NO_CHILD
+        if isinstance(e, OSError) and e.errno in _FORK_FAILED:
+            return AUTH_NO_CHILD
+        return 1 << 8                  # the C's child: execvp failed (any error), _exit(1)
     os.close(read_end)
     data = memoryview(user + b"\0" + password + b"\0" + challenge + b"\0")
     try:

@@ -86,3 +86,32 @@ def test_warm_up_queues_nothing_and_leaves_the_process_as_it_was(home, monkeypat
     smtpd.warm_up(3)
     assert (os.getcwd(), sorted(os.listdir("/proc/self/fd")),
             sorted(p.name for p in (home / "queue").rglob("*"))) == before
+
+
+@pytest.mark.parametrize("program", ["", "busy"])
+def test_queue_program_that_cannot_be_executed(home, tmp_path, program):
+    """Any execv failure of $QMAILQUEUE is the C child's _exit(120): `451 unable to exec qq`,
+    and the session goes on (an empty name; ETXTBSY: a script still open for writing)."""
+    import subprocess
+    writer = None
+    if program == "busy":
+        script = tmp_path / "qq"
+        writer = open(script, "wb")
+        writer.write(b"#!/bin/sh\nexit 0\n")
+        writer.flush()
+        script.chmod(0o755)
+        program = str(script)
+    try:
+        out = subprocess.run(
+            [support.ours("qmail-smtpd")],
+            input=b"MAIL FROM:<a@x.org>\r\nRCPT TO:<u@example.org>\r\nDATA\r\nSubject: q\r\n\r\n"
+                  b"body\r\n.\r\nNOOP\r\nQUIT\r\n",
+            env={"PATH": os.environ["PATH"], "QMAILHOME": str(home), "QMAILQUEUE": program},
+            capture_output=True, timeout=30).stdout
+    finally:
+        if writer is not None:
+            writer.close()
+    assert out.split(b"\r\n")[1:] == [b"250 ok", b"250 ok", b"354 go ahead",
+                                      b"451 unable to exec qq (#4.3.0)", b"250 ok",
+                                      b"221 mx.example.org", b""]
+    assert visible_messages(home) == {}
