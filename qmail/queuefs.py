@@ -27,16 +27,25 @@ def queue_dir(home: str) -> str:
     return os.path.join(home, "queue")
 
 
-def read_split_dir(name: str):
+def read_split_dir(name: str, on_error=None):
     """Message numbers found under NAME/0 .. NAME/22 (readsubdir), directory order.
 
-    Yields int ids; a subdirectory that cannot be opened is skipped (qmail-send pauses
-    and retries; the callers here report nothing).
+    Yields int ids. A subdirectory that cannot be opened is skipped, or, given ON_ERROR, is
+    passed to ON_ERROR(path, error), readsubdir's pause function: it may raise (qmail-qread's
+    die_opendir), or return True to try the same subdirectory again (qmail-send's pausedir,
+    after its alert and sleep) or False to skip it.
     """
     for sub in range(SPLIT):
-        try:
-            entries = os.listdir("%s/%d" % (name, sub))
-        except OSError:
+        path = "%s/%d" % (name, sub)
+        while True:
+            try:
+                entries = os.listdir(path)
+                break
+            except OSError as e:
+                if on_error is None or not on_error(path, e):
+                    entries = None
+                    break
+        if entries is None:
             continue
         for entry in entries:
             if entry.isdigit() and entry.isascii():

@@ -103,3 +103,27 @@ def test_qmail_queue_start_up_stays_light():
     out = subprocess.check_output([sys.executable, "-c", probe], text=True)
     assert not {"email", "smtplib", "asyncio", "logging", "subprocess", "dataclasses", "enum",
                 "socket"} & set(out.split())
+
+
+def test_read_split_dir_reports_a_subdirectory_it_cannot_open(tmp_path, monkeypatch):
+    """readsubdir's pause function: skip (no hook or False), retry (True), or raise."""
+    from qmail.queuefs import SPLIT, read_split_dir
+    monkeypatch.chdir(tmp_path)
+    for sub in range(SPLIT):
+        (tmp_path / "info" / str(sub)).mkdir(parents=True)
+    (tmp_path / "info" / "3" / "123").write_bytes(b"")
+    (tmp_path / "info" / "5").rmdir()
+    (tmp_path / "info" / "5").write_bytes(b"")          # not a directory: listdir fails
+    assert list(read_split_dir("info")) == [123]
+    calls = []
+
+    def pause(path, error):
+        calls.append((path, type(error)))
+        return len(calls) < 3                             # retry twice, then skip
+    assert list(read_split_dir("info", pause)) == [123]
+    assert calls == [("info/5", NotADirectoryError)] * 3
+
+    def die(path, error):
+        raise RuntimeError(path)
+    with pytest.raises(RuntimeError, match="info/5"):
+        list(read_split_dir("info", die))
