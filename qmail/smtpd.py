@@ -386,14 +386,11 @@ def warm_up(rounds: int = WARM_ROUNDS) -> None:
     control files (no other effect); any failure just leaves the code cold."""
     import socket
     import qmail.queue
-    try:
-        config, _ = load_config({b"TCPREMOTEIP": b"127.0.0.1"}, [])
-    except (OSError, control.ControlError):
-        return
     for _ in range(rounds):
         try:
+            config, _ = load_config({b"TCPREMOTEIP": b"127.0.0.1"}, [])
             ours, theirs = socket.socketpair()
-        except OSError:
+        except (OSError, control.ControlError):
             return
         try:
             theirs.sendall(WARM_SESSION)
