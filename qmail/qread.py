@@ -4,7 +4,8 @@ For each message in info/ (directory order):
     `D Mon YYYY HH:MM:SS GMT  #N  SIZE  <SENDER> ` [+ ` bouncing`]
 then per recipient of local/N and remote/N: TAB local|remote TAB address (pending) or
 `  done` TAB local|remote TAB address. Bytes outside 0x20-0x7E print as `_`. Everything,
-warnings and fatal errors too, goes to stdout. Exit 0; 111 with `fatal: unable to chdir: ...`.
+warnings and fatal errors too, goes to stdout. Exit 0; 111 with `fatal: unable to chdir: ...`
+or `fatal: unable to opendir info/N: ...`.
 Must run as a user that can read the queue (root, qmails).
 """
 import os
@@ -59,6 +60,15 @@ def message_report(id_: int) -> bytes:
     return out
 
 
+class _Fatal(Exception):
+    pass
+
+
+def die_opendir(path: str, error: OSError) -> bool:
+    """qmail-qread's die_opendir(): on stdout, like everything else it says; exit 111."""
+    raise _Fatal(b"fatal: unable to opendir %s: %s\n" % (path.encode(), djb_error(error).encode()))
+
+
 def main(argv=None) -> int:
     from qmail.control import qmail_home
     from qmail.die import write_all
@@ -69,11 +79,15 @@ def main(argv=None) -> int:
         write_all(1, b"fatal: unable to chdir: %s\n" % djb_error(e).encode())
         return 111
     out = bytearray()
-    for id_ in read_split_dir("info"):
-        out += message_report(id_)
-        if len(out) > 65536:
-            write_all(1, bytes(out))
-            out.clear()
+    try:
+        for id_ in read_split_dir("info", die_opendir):
+            out += message_report(id_)
+            if len(out) > 65536:
+                write_all(1, bytes(out))
+                out.clear()
+    except _Fatal as e:
+        write_all(1, bytes(out) + e.args[0])
+        return 111
     write_all(1, bytes(out))
     return 0
 

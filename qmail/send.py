@@ -44,6 +44,13 @@ CHANFDIN = (2, 4)
 LOGFD, CLEANOUT, CLEANIN = 0, 5, 6
 
 
+def pausedir(path: str, error: OSError | None = None) -> bool:
+    """qmail-send's pausedir(): alert, sleep 10 s, then try the same directory again."""
+    log(b"alert: unable to opendir %s, sleeping...\n" % path.encode())
+    time.sleep(10)
+    return True
+
+
 def log(line: bytes) -> None:
     try:
         while line:
@@ -203,7 +210,7 @@ class Send:
         heapq.heappush(self.pqfail, (int(time.time()) + SLEEP_SYSFAIL, id_))
 
     def pqstart(self) -> None:
-        for id_ in read_split_dir("info"):
+        for id_ in read_split_dir("info", pausedir):
             self.pqadd(id_)
 
     def pqfinish(self) -> None:
@@ -507,8 +514,7 @@ class Send:
             try:
                 self.todo = os.listdir("todo")
             except OSError:
-                log(b"alert: unable to opendir todo, sleeping...\n")      # pausedir()
-                time.sleep(10)
+                pausedir("todo")
                 return
             self.nexttodorun = self.recent + SLEEP_TODO
         if not self.todo:
@@ -603,7 +609,7 @@ class Send:
         if self.cleanup_ids is None:
             if self.recent < self.cleanuptime:
                 return
-            self.cleanup_ids = list(read_split_dir("mess"))
+            self.cleanup_ids = list(read_split_dir("mess", pausedir))
         if not self.cleanup_ids:
             self.cleanup_ids = None
             self.cleanuptime = self.recent + SLEEP_CLEANUP
