@@ -126,23 +126,38 @@ class LocalIps:
 
 
 def my_ipv4_addresses() -> set:
+    """ipme_init(): 0.0.0.0 plus the IPv4 address of every interface entry SIOCGIFCONF lists
+    (alias labels such as eth0:1 included) whose SIOCGIFFLAGS has IFF_UP."""
     import _socket
+    import array
     import fcntl
     import struct
-    siocgifaddr = 0x8915
+    siocgifconf, siocgifflags, iff_up, ifreq = 0x8912, 0x8913, 0x1, 40
     ips = {b"\0\0\0\0"}
     try:
         sock = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
     except OSError:
         return ips
     try:
-        for _, name in _socket.if_nameindex():
-            request = struct.pack("16s16x", name.encode()[:15])
+        size = 256
+        while True:                            # the C grows its buffer until the list fits
+            buf = array.array("B", bytes(size))
+            request = struct.pack("iL", size, buf.buffer_info()[0])
+            used = struct.unpack("iL", fcntl.ioctl(sock.fileno(), siocgifconf, request))[0]
+            if used + ifreq + 64 < size:
+                break
+            size += 256
+        data = buf.tobytes()[:used]
+        for offset in range(0, used - ifreq + 1, ifreq):
+            entry = data[offset:offset + ifreq]
+            if struct.unpack_from("H", entry, 16)[0] != _socket.AF_INET:
+                continue
             try:
-                reply = fcntl.ioctl(sock.fileno(), siocgifaddr, request)
+                flags = fcntl.ioctl(sock.fileno(), siocgifflags, entry[:16] + bytes(24))
             except OSError:
-                continue                       # no IPv4 address on this interface
-            ips.add(reply[20:24])
+                continue
+            if struct.unpack_from("H", flags, 16)[0] & iff_up:
+                ips.add(entry[20:24])
     except OSError:
         pass
     finally:

@@ -115,3 +115,16 @@ def test_queue_program_that_cannot_be_executed(home, tmp_path, program):
                                       b"451 unable to exec qq (#4.3.0)", b"250 ok",
                                       b"221 mx.example.org", b""]
     assert visible_messages(home) == {}
+
+
+def test_local_ips_are_the_up_interfaces_ipv4_addresses():
+    """ipme (§2.7): 0.0.0.0 and every IPv4 address of an interface that is up, as iproute2
+    lists them (SIOCGIFCONF: alias labels included; SIOCGIFFLAGS: IFF_UP)."""
+    import ipaddress
+    import subprocess
+    from qmail.smtpd import my_ipv4_addresses
+    out = subprocess.run([support.system_tool("ip", "iproute2"), "-4", "-o", "addr", "show",
+                          "up"], capture_output=True, text=True, check=True, timeout=30).stdout
+    listed = {ipaddress.IPv4Interface(line.split()[3]).ip.packed for line in out.splitlines()
+              if line.split()[2:3] == ["inet"]}
+    assert listed and my_ipv4_addresses() == listed | {b"\0\0\0\0"}
