@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+import support
+
 from support import ours, reference, stop
 
 # The program under both servers: its environment as exec'd (raw, in order), its fds (kind,
@@ -368,24 +370,24 @@ def test_user_names_are_not_numbers(tmp_path):
     assert py[0] == [b"%d\n%d\n" % (os.getuid(), os.getgid())]
 
 
-def as_nobody() -> list[str]:
-    """The command prefix that runs a program as nobody, or skip with the reason."""
+@pytest.fixture
+def as_nobody():
+    """The command prefix that runs a program as nobody (the checkout made reachable for it)."""
     setpriv = shutil.which("setpriv")
     if os.geteuid() != 0 or not setpriv:
         pytest.skip("needs root and setpriv (util-linux) to run as nobody")
     prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
-    probe = subprocess.run([*prefix, ours("tcpserver"), "-z"], capture_output=True)
-    if probe.returncode != 100:
-        pytest.skip(f"our tcpserver cannot run as nobody here (checkout not readable): "
-                    f"{probe.stderr[-200:]!r}")
-    return prefix
+    with support.reachable_by(65534, 65534):
+        probe = subprocess.run([*prefix, ours("tcpserver"), "-z"], capture_output=True)
+        assert probe.returncode == 100, probe.stderr[-200:]
+        yield prefix
 
 
 @pytest.mark.parametrize("args", [["-g", "1", "127.0.0.1", "0", "true"],
                                   ["-u", "1", "127.0.0.1", "0", "true"],
                                   ["127.0.0.1", "99", "true"]])
-def test_errors_without_privileges(args):
-    prefix = as_nobody()
+def test_errors_without_privileges(args, as_nobody):
+    prefix = as_nobody
     c = subprocess.run([*prefix, c_tcpserver(), *args], capture_output=True, timeout=10)
     py = subprocess.run([*prefix, ours("tcpserver"), *args], capture_output=True, timeout=10)
     assert (py.returncode, py.stdout, py.stderr) == (c.returncode, c.stdout, c.stderr)
