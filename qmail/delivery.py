@@ -10,6 +10,7 @@ signal = _signal
 import sys
 import time
 
+from qmail.qq import ERRTEXT_MAX, close_text
 from rules.errors import djb_error
 
 EXIT_PERM, EXIT_TEMP = 100, 111
@@ -238,54 +239,6 @@ def program(command: bytes, env: dict[bytes, bytes], fd: int = 0) -> int:
     return os.WEXITSTATUS(status)
 
 
-# spec/qmail.md §3.1: qmail_close()'s texts for qmail-queue's exit codes (qmail.c)
-QUEUE_EXITS = {
-    115: b"Denvelope address too long for qq (#5.1.3)",
-    11: b"Denvelope address too long for qq (#5.1.3)",
-    31: b"Dmail server permanently rejected message (#5.3.0)",
-    51: b"Zqq out of memory (#4.3.0)",
-    52: b"Zqq timeout (#4.3.0)",
-    53: b"Zqq write error or disk full (#4.3.0)",
-    54: b"Zqq read error (#4.3.0)",
-    55: b"Zqq unable to read configuration (#4.3.0)",
-    56: b"Zqq trouble making network connection (#4.3.0)",
-    61: b"Zqq trouble in home directory (#4.3.0)",
-    62: b"Zqq trouble creating files in queue (#4.3.0)",
-    63: b"Zqq trouble creating files in queue (#4.3.0)",
-    64: b"Zqq trouble creating files in queue (#4.3.0)",
-    65: b"Zqq trouble creating files in queue (#4.3.0)",
-    66: b"Zqq trouble creating files in queue (#4.3.0)",
-    71: b"Zmail server temporarily rejected message (#4.3.0)",
-    72: b"Zconnection to mail server timed out (#4.4.1)",
-    73: b"Zconnection to mail server rejected (#4.4.1)",
-    74: b"Zcommunication with mail server failed (#4.4.2)",
-    81: b"Zqq internal bug (#4.3.0)",
-    91: b"Zqq internal bug (#4.3.0)",
-    120: b"Zunable to exec qq (#4.3.0)",
-}
-QUEUE_CRASHED = b"Zqq crashed (#4.3.0)"
-
-
-ERRTEXT_MAX = 255      # bytes of fd 6 kept
-
-
-def queue_result(exitcode: int | None, write_failed: bool, errtext: bytes = b"") -> bytes:
-    """qmail_close(): b"" when queued, else a D (permanent) or Z (temporary) text.
-    exitcode None means qmail-queue was killed by a signal. Exit 82 with more than 2 bytes
-    on fd 6 gives the queue program's own text (notqmail, spec/qmail.md §2.10.6)."""
-    if exitcode is None:
-        return QUEUE_CRASHED
-    if exitcode == 0:
-        return QUEUE_EXITS[54] if write_failed else b""
-    if exitcode == 82 and len(errtext) > 2:
-        return errtext if errtext[:1] == b"D" else b"Z" + errtext[1:]
-    if exitcode in QUEUE_EXITS:
-        return QUEUE_EXITS[exitcode]
-    if 11 <= exitcode <= 40:
-        return b"Dqq permanent problem (#5.3.0)"
-    return b"Zqq temporary problem (#4.3.0)"
-
-
 def queue_program() -> str:
     """$QMAILQUEUE, else $QMAILHOME/bin/qmail-queue if present, else our own qmail-queue (§3.1).
     A set but empty $QMAILQUEUE is a program that cannot be run, as in qmail.c."""
@@ -384,11 +337,9 @@ class Queue:
             pass
         os.close(self._err)
         if self._spawn_failed:
-            return queue_result(self._spawn_failed, self.write_failed)
+            return close_text(self._spawn_failed << 8, self.write_failed)
         _, status = os.waitpid(self.pid, 0)
-        if os.WIFSIGNALED(status):
-            return queue_result(None, self.write_failed)
-        return queue_result(os.WEXITSTATUS(status), self.write_failed, bytes(errtext))
+        return close_text(status, self.write_failed, bytes(errtext))
 
 
 def run_child(argv: list[bytes]) -> int | None:

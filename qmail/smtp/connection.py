@@ -13,6 +13,7 @@ States and transitions:
     any --EOF, timeout, bare LF in BODY, QUIT--> DONE (Hangup)
 Session fields (§2.4): seenmail, mailfrom, rcptto, helohost (as fakehelo), seenauth.
 """
+from qmail.qq import close_text
 from qmail.smtp import replies as R
 from qmail.smtp.address import (MAX_ADDRESS, badmailfrom, parse_address, replace_local_ip)
 from qmail.smtp.auth import (MECHANISMS, b64decode, b64encode, cram_challenge, cram_credentials,
@@ -35,27 +36,7 @@ class SmtpError(Exception):
     """A driver called the core out of turn (a bug in the driver, never the client's doing)."""
 
 
-def qq_text(wstatus: int | None, flagerr: bool, errtext: bytes) -> bytes:
-    """qmail_close(): b"" when queued, else a `D...`/`Z...` text (§2.10.6).
-
-    WSTATUS is the queue program's wait status (None: waitpid failed); FLAGERR means a write
-    to it failed or smtpd refused the message itself; ERRTEXT is what it wrote on fd 6.
-    """
-    if wstatus is None:
-        return R.QQ_WAITPID_SURPRISE
-    if wstatus & 127:
-        return R.QQ_CRASHED
-    code = (wstatus >> 8) & 255
-    if code == 0:
-        return R.QQ_READ_ERROR if flagerr else b""
-    if code == 82:
-        # The C returns fd 6's bytes as a C string: they end at a NUL, and one that starts
-        # with a NUL is the empty string, i.e. "queued" (`250 ok`), as smtp_data reads it.
-        return cstr(errtext) if len(errtext) > 2 else R.QQ_TEMPORARY
-    text = R.QQ_TEXTS.get(code)
-    if text is not None:
-        return text
-    return R.QQ_PERMANENT if 11 <= code <= 40 else R.QQ_TEMPORARY
+qq_text = close_text      # qmail_close(), shared with the delivery programs (qmail/qq.py)
 
 
 def size_refused(arg: bytes, databytes: int) -> bool:

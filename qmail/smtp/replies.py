@@ -30,35 +30,12 @@ DATABYTES = b"552 sorry, that message size exceeds my databytes limit (#5.3.4)\r
 EHLO_STOCK = b"250-PIPELINING\r\n250 8BITMIME\r\n"                            # after 250-<greeting>
 
 # spec/qmail.md §2.10.6: the queue program's exit status (qmail_close's texts; D = 554, Z = 451)
-QQ_WAITPID_SURPRISE = b"Zqq waitpid surprise (#4.3.0)"
-QQ_CRASHED = b"Zqq crashed (#4.3.0)"
-QQ_TEXTS = {
-    115: b"Denvelope address too long for qq (#5.1.3)",
-    11: b"Denvelope address too long for qq (#5.1.3)",
-    31: b"Dmail server permanently rejected message (#5.3.0)",
-    51: b"Zqq out of memory (#4.3.0)",
-    52: b"Zqq timeout (#4.3.0)",
-    53: b"Zqq write error or disk full (#4.3.0)",
-    54: b"Zqq read error (#4.3.0)",
-    55: b"Zqq unable to read configuration (#4.3.0)",
-    56: b"Zqq trouble making network connection (#4.3.0)",
-    61: b"Zqq trouble in home directory (#4.3.0)",
-    62: b"Zqq trouble creating files in queue (#4.3.0)",
-    63: b"Zqq trouble creating files in queue (#4.3.0)",
-    64: b"Zqq trouble creating files in queue (#4.3.0)",
-    65: b"Zqq trouble creating files in queue (#4.3.0)",
-    66: b"Zqq trouble creating files in queue (#4.3.0)",
-    71: b"Zmail server temporarily rejected message (#4.3.0)",
-    72: b"Zconnection to mail server timed out (#4.4.1)",
-    73: b"Zconnection to mail server rejected (#4.4.1)",
-    74: b"Zcommunication with mail server failed (#4.4.2)",
-    81: b"Zqq internal bug (#4.3.0)",
-    91: b"Zqq internal bug (#4.3.0)",
-    120: b"Zunable to exec qq (#4.3.0)",
-}
-QQ_READ_ERROR = QQ_TEXTS[54]                     # exit 0 after a failed write to the pipes
-QQ_PERMANENT = b"Dqq permanent problem (#5.3.0)"  # other exits 11..40
-QQ_TEMPORARY = b"Zqq temporary problem (#4.3.0)"  # anything else
+from qmail.qq import CRASHED as QQ_CRASHED  # noqa: E402,F401  (one table for every qq caller)
+from qmail.qq import PERMANENT as QQ_PERMANENT  # noqa: E402,F401
+from qmail.qq import READ_ERROR as QQ_READ_ERROR  # noqa: E402,F401
+from qmail.qq import TEMPORARY as QQ_TEMPORARY  # noqa: E402,F401
+from qmail.qq import TEXTS as QQ_TEXTS  # noqa: E402,F401
+from qmail.qq import WAITPID_SURPRISE as QQ_WAITPID_SURPRISE  # noqa: E402,F401
 
 # spec/qmail.md §2.14: SMTP AUTH (the seed's `qmail-smtpd CHECKPASSWORD SUBPROGRAM` form)
 EHLO_AUTH_TAIL = b"250 AUTH LOGIN PLAIN CRAM-MD5\r\n"
