@@ -3,7 +3,6 @@ test_tcpserver.py — banner bytes, the log sanitiser on every field, -l forms, 
 made by hand, IDENT replies and -t, DNS names (local and remote, -p), signals, -D, -U, -1.
 Both servers run the same options, connections and program; client bytes and log lines are
 compared with PIDs and ports normalised."""
-import contextlib
 import os
 import re
 import signal
@@ -17,6 +16,8 @@ import pytest
 
 import fakes
 from support import ours, reference, stop
+import tcpserver_support
+from tcpserver_support import normalise, talk, wait_for
 
 BASE_ENV = {"PATH": "/usr/bin:/bin", "DNSCACHEIP": "127.0.0.1", "AAA": "1"}
 SHOW = ["sh", "-c", "env | grep -E '^(TCP|PROTO|[A-Z]=)' | sort"]
@@ -24,49 +25,10 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="fake DNS/identd bind ports 53 and 113 (root)")
 
 
-@contextlib.contextmanager
-def server(binary, options, program, tmp, *, env=None, host="127.0.0.1"):
-    log = tmp / f"log-{time.monotonic_ns()}"
-    with open(log, "wb") as logf:
-        proc = subprocess.Popen([binary, "-1", *options, host, "0", *program],
-                                stdout=subprocess.PIPE, stderr=logf,
-                                env=BASE_ENV if env is None else env, start_new_session=True)
-    try:
-        line = proc.stdout.readline()
-        assert line.strip().isdigit(), (line, log.read_bytes())
-        yield int(line), log, proc
-    finally:
-        stop(proc)
-
-
-def talk(port, source="127.0.0.1", send=b"", timeout=15.0) -> bytes:
-    with socket.socket() as s:
-        s.settimeout(timeout)
-        s.bind((source, 0))
-        s.connect(("127.0.0.1", port))
-        if send:
-            s.sendall(send)
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-        return data
-
-
-def wait_for(log: Path, pattern: bytes, count: int, timeout: float = 15.0) -> bytes:
-    deadline = time.monotonic() + timeout
-    while True:
-        text = log.read_bytes()
-        if text.count(pattern) >= count or time.monotonic() > deadline:
-            return text
-        time.sleep(0.01)
-
-
-def normalise(text: bytes, port: int) -> bytes:
-    text = text.replace(b":%d " % port, b":<LPORT> ").replace(b"=%d\n" % port, b"=<LPORT>\n")
-    text = re.sub(rb"(pid|ok|deny|end) \d+", rb"\1 <PID>", text)
-    text = re.sub(rb":(\d+)\n", rb":<PORT>\n", text)
-    text = re.sub(rb"(\d+) , (\d+)", rb"<PORT> , <PORT>", text)
-    return re.sub(rb"TCPREMOTEPORT=\d+", rb"TCPREMOTEPORT=<PORT>", text)
+def server(binary, options, program, tmp, *, env=None, **kw):
+    """tcpserver_support.server with this file's environment by default."""
+    return tcpserver_support.server(binary, options, program, tmp,
+                                    env=BASE_ENV if env is None else env, **kw)
 
 
 def session(binary, options, program, tmp, sources, env=None, send=b""):

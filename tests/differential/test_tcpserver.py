@@ -1,10 +1,8 @@
 """tcpserver against Debian's C tcpserver: the same options and connections (from several
 127.0.0.x sources), compared on what the program sees (environment, fds, signals), the bytes
 the client gets, the log lines (PIDs and ports normalised) and the exit codes."""
-import contextlib
 import fcntl
 import os
-import re
 import shutil
 import signal
 import socket
@@ -18,6 +16,8 @@ import pytest
 import support
 
 from support import ours, reference, stop
+import tcpserver_support
+from tcpserver_support import normalise, talk, wait_for
 
 # The program under both servers: its environment as exec'd (raw, in order), its fds (kind,
 # flags) and its signal state, all on fd 1 (the socket). A shell script, so that no
@@ -44,54 +44,10 @@ def c_tcpserver() -> str:
     return reference("tcpserver")
 
 
-@contextlib.contextmanager
-def server(binary: str, options: list[str], program: list[str], tmp: Path, *,
-           env: dict | None = None, host: str = "127.0.0.1", pass_fds=()):
-    """BINARY -1 OPTIONS HOST 0 PROGRAM; yields (port, log path, proc)."""
-    log = tmp / f"log-{os.path.basename(os.path.dirname(binary))}-{time.monotonic_ns()}"
-    with open(log, "wb") as logf:
-        proc = subprocess.Popen([binary, "-1", *options, host, "0", *program],
-                                stdout=subprocess.PIPE, stderr=logf,
-                                env=BASE_ENV if env is None else env, start_new_session=True,
-                                pass_fds=pass_fds)
-    try:
-        line = proc.stdout.readline()
-        assert line.strip().isdigit(), (line, log.read_bytes())
-        yield int(line), log, proc
-    finally:
-        stop(proc)
-
-
-def talk(port: int, source: str = "127.0.0.1", send: bytes = b"", timeout: float = 10.0) -> bytes:
-    """Connect from SOURCE, send, read until EOF."""
-    with socket.socket() as s:
-        s.settimeout(timeout)
-        s.bind((source, 0))
-        s.connect(("127.0.0.1", port))
-        if send:
-            s.sendall(send)
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-        return data
-
-
-def wait_for(log: Path, pattern: bytes, count: int, timeout: float = 10.0) -> bytes:
-    deadline = time.monotonic() + timeout
-    while True:
-        text = log.read_bytes()
-        if text.count(pattern) >= count or time.monotonic() > deadline:
-            return text
-        time.sleep(0.01)
-
-
-def normalise(text: bytes, port: int) -> bytes:
-    text = text.replace(b":%d " % port, b":<LPORT> ").replace(b"=%d\n" % port, b"=<LPORT>\n")
-    text = re.sub(rb"(pid|ok|deny|end) \d+", rb"\1 <PID>", text)
-    text = re.sub(rb":(\d+)\n", rb":<PORT>\n", text)
-    text = re.sub(rb"TCPREMOTEPORT=\d+", rb"TCPREMOTEPORT=<PORT>", text)
-    return re.sub(rb"SigIgn ([0-9a-f]+)",
-                  lambda m: b"SigIgn %08x" % (int(m.group(1), 16) & 0x7FFFFFFF), text)
+def server(binary, options, program, tmp, *, env=None, **kw):
+    """tcpserver_support.server with this file's environment by default."""
+    return tcpserver_support.server(binary, options, program, tmp,
+                                    env=BASE_ENV if env is None else env, **kw)
 
 
 def session(binary, options, program, tmp, sources, *, env=None, send=b"", pass_fds=()):
