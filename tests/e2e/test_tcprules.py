@@ -44,3 +44,14 @@ def test_usage_and_full_disk(tmp_path):
     assert (proc.returncode, proc.stderr) == (
         111, b"tcprules: fatal: unable to write to /dev/full: out of disk space\n")
     assert not (tmp_path / "r.cdb").exists()
+
+
+def test_works_through_a_symlink_elsewhere(tmp_path):
+    # administrators link the programs into /usr/local/bin: the launcher must find our Python
+    link = tmp_path / "bin" / "tcprules"
+    link.parent.mkdir()
+    link.symlink_to(ours("tcprules"))
+    proc = subprocess.run([str(link), str(tmp_path / "r.cdb"), str(tmp_path / "r.tmp")],
+                          input=b"1.2.3.4:deny\n", capture_output=True, env={"PATH": "/usr/bin:/bin"})
+    assert (proc.returncode, proc.stderr) == (0, b"")
+    assert get(tmp_path / "r.cdb", b"1.2.3.4") == b"D\0"
