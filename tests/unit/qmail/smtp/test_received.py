@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from qmail.smtp.address import host_keys, ip_literal, parse_address, rcpthosts_allows
 from qmail.smtp.auth import b64decode, cram_credentials, plain_credentials
 from qmail.smtp.received import date822, received_line, safe
+from unit.qmail.smtp.c_model import addrparse
 
 MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
 
@@ -52,38 +53,6 @@ def test_host_keys_and_rcpthosts():
     assert rcpthosts_allows(b"u@x.org", frozenset()) is False        # empty: only no-@ ones
     assert rcpthosts_allows(b"u", frozenset()) is True
     assert rcpthosts_allows(b"u@x.org", frozenset(), lambda key: None) is None
-
-
-def addrparse(arg: bytes) -> bytes:
-    """qmail-smtpd's addrparse() loop, transliterated (no fast path)."""
-    i = arg.find(b"<")
-    if i >= 0:
-        terminator, arg = ord(">"), arg[i + 1:]
-    else:
-        terminator = ord(" ")
-        i = arg.find(b":")
-        arg = arg[i + 1:] if i >= 0 else b""
-        while arg[:1] == b" ":
-            arg = arg[1:]
-    if arg[:1] == b"@":
-        while arg:
-            ch, arg = arg[0], arg[1:]
-            if ch == ord(":"):
-                break
-    out, esc, quoted = bytearray(), False, False
-    for ch in arg:
-        if esc:
-            out.append(ch)
-            esc = False
-        elif not quoted and ch == terminator:
-            break
-        elif ch == ord("\\"):
-            esc = True
-        elif ch == ord('"'):
-            quoted = not quoted
-        else:
-            out.append(ch)
-    return bytes(out)
 
 
 @settings(max_examples=500, deadline=None)

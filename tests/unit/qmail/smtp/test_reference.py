@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from qmail.smtp.address import rcpthosts_allows
 from qmail.smtp.effects import SmtpConfig
 
+from unit.qmail.smtp.c_model import addrparse
 from unit.qmail.smtp.transcript import NOW, QP, transcript
 
 GREETING = b"mx.example.org"
@@ -120,35 +121,7 @@ class Reference:
         return i + 1, tuple(ip)
 
     def addrparse(self, arg: bytes) -> bytes | None:
-        terminator = ord(">")
-        i = arg.find(b"<")
-        if i >= 0:
-            arg = arg[i + 1:]
-        else:
-            terminator = ord(" ")
-            i = arg.find(b":")
-            arg = arg[i + 1:] if i >= 0 else b""
-            while arg[:1] == b" ":
-                arg = arg[1:]
-        if arg[:1] == b"@":
-            while arg:
-                ch, arg = arg[0], arg[1:]
-                if ch == ord(":"):
-                    break
-        addr, esc, quoted = bytearray(), False, False
-        for ch in arg:
-            if esc:
-                addr.append(ch)
-                esc = False
-            elif not quoted and ch == terminator:
-                break
-            elif ch == ord("\\"):
-                esc = True
-            elif ch == ord('"'):
-                quoted = not quoted
-            else:
-                addr.append(ch)
-        addr = bytes(addr)
+        addr = addrparse(arg)
         at = addr.rfind(b"@")
         if at >= 0 and addr[at + 1:at + 2] == b"[":
             n, ip = self.ip_scanbracket(addr[at + 1:])
