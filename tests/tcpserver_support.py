@@ -61,3 +61,13 @@ def normalise(text: bytes, port: int) -> bytes:
     text = re.sub(rb"TCPREMOTEPORT=\d+", rb"TCPREMOTEPORT=<PORT>", text)
     return re.sub(rb"SigIgn ([0-9a-f]+)",
                   lambda m: b"SigIgn %08x" % (int(m.group(1), 16) & 0x7FFFFFFF), text)
+
+
+def wait_for_server_log(server, pattern: str, count: int = 1, timeout: float = 10.0) -> str:
+    """A support.Server's log once PATTERN appears COUNT times in it (or TIMEOUT passed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = server.log_text()
+        if text.count(pattern) >= count or time.monotonic() > deadline:
+            return text
+        time.sleep(0.01)

@@ -17,28 +17,8 @@ from pathlib import Path
 import pytest
 
 from support import ours, run_tcpserver, stop
-
-
-def talk(port: int, source: str = "127.0.0.1", send: bytes = b"", timeout: float = 10.0) -> bytes:
-    with socket.socket() as s:
-        s.settimeout(timeout)
-        s.bind((source, 0))
-        s.connect(("127.0.0.1", port))
-        if send:
-            s.sendall(send)
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-        return data
-
-
-def wait_for(server, pattern: str, count: int = 1, timeout: float = 10.0) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        text = server.log_text()
-        if text.count(pattern) >= count or time.monotonic() > deadline:
-            return text
-        time.sleep(0.01)
+from tcpserver_support import talk
+from tcpserver_support import wait_for_server_log as wait_for
 
 
 def children(pid: int) -> list[tuple[int, str]]:

@@ -11,32 +11,13 @@ import time
 import pytest
 
 from support import ours, run_tcpserver
+from tcpserver_support import talk
+from tcpserver_support import wait_for_server_log as wait_for
 
 fakes = pytest.importorskip("fakes")
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="the fake DNS server binds port 53 (root)")
-
-
-def talk(port: int, source: str = "127.0.0.1", timeout: float = 10.0) -> bytes:
-    import socket
-    with socket.socket() as s:
-        s.settimeout(timeout)
-        s.bind((source, 0))
-        s.connect(("127.0.0.1", port))
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-        return data
-
-
-def wait_for(server, pattern: str, count: int = 1, timeout: float = 10.0) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        text = server.log_text()
-        if text.count(pattern) >= count or time.monotonic() > deadline:
-            return text
-        time.sleep(0.01)
 
 
 def lines_by_pid(log: str) -> dict[int, list[str]]:
