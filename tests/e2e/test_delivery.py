@@ -10,27 +10,10 @@ import time
 
 import pytest
 
-from queue_support import (MailSystem, add_user, envelope, maildir_messages,
-                           nothing_to_deliver, queue_many, run_queue, scratch_home,
-                           skip_unless_root, smtp_sink)
+from queue_support import (MailSystem, add_user, envelope, maildir_messages, nothing_to_deliver,
+                           queue_many, run_queue, smtp_sink)
 
 MESSAGE = b"Subject: far away\n\n.leading dot\nbody\n"
-
-
-@pytest.fixture
-def home():
-    skip_unless_root()
-    with scratch_home() as h:
-        yield h
-
-
-@pytest.fixture
-def qmail(home):
-    system = MailSystem(home)
-    try:
-        yield system
-    finally:
-        system.stop()
 
 
 @pytest.fixture

@@ -10,27 +10,11 @@ import time
 
 import pytest
 
-from queue_support import (NOBODY, MailSystem, add_user, envelope, maildir_messages,
-                           queue_is_empty, run_queue, scratch_home, skip_unless_root)
+from queue_support import (NOBODY, MailSystem, add_user, envelope, maildir_messages, queue_is_empty,
+                           run_queue)
 from support import ours
 
 MESSAGE = b"Subject: hello\n\nHi joe.\n"
-
-
-@pytest.fixture
-def home():
-    skip_unless_root()
-    with scratch_home() as h:
-        yield h
-
-
-@pytest.fixture
-def qmail(home):
-    system = MailSystem(home)
-    try:
-        yield system
-    finally:
-        system.stop()
 
 
 def wait_for(predicate, timeout=30, what="condition"):
