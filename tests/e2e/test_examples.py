@@ -6,12 +6,10 @@ in a private mount namespace with its own /dev/log); qmail.init stop leaves noth
 import os
 import poplib
 import re
-import shutil
 import smtplib
 import socket
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 

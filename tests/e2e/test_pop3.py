@@ -367,7 +367,7 @@ def test_mpop_fetches_a_hundred_messages(drop, tmp_path):
         (target / sub).mkdir(parents=True)
     with pop3_server(drop, tmp_path) as server:
         result = subprocess.run(
-            [mpop, "-C", "/dev/null", f"--host=127.0.0.1", f"--port={server.port}",
+            [mpop, "-C", "/dev/null", "--host=127.0.0.1", f"--port={server.port}",
              "--tls=off", "--auth=user", "--user=bob", "--passwordeval=echo secret",
              f"--deliver=maildir,{target}", "--keep=off", "--only-new=off",
              "--received-header=off", f"--uidls-file={tmp_path / 'uidls'}", "--quiet"],
