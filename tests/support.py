@@ -138,3 +138,19 @@ def reachable_by(uid: int, gid: int):
     finally:
         for directory, mode in reversed(changed):
             directory.chmod(mode & 0o7777)
+
+
+def private_syslog_tools() -> tuple[str, str]:
+    """(busybox, unshare) for a busybox syslogd behind a private /dev/log in a mount namespace;
+    skips with the reason where that cannot work (fails instead under REQUIRE_REFERENCE=1)."""
+    if os.geteuid() != 0:
+        pytest.skip("a private /dev/log needs a mount namespace: run as root")
+    busybox = system_tool("busybox", "busybox")
+    unshare = system_tool("unshare", "util-linux")
+    probe = subprocess.run([unshare, "-m", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        reason = f"mount namespaces are not permitted here: {probe.stderr.strip()}"
+        if require_reference():
+            pytest.fail(reason + " and REQUIRE_REFERENCE=1")
+        pytest.skip(reason)
+    return busybox, unshare

@@ -90,16 +90,7 @@ def server_home():
 
 
 def test_boot_script_serves_smtp_and_pop3_and_logs_to_syslog(server_home, tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("a private /dev/log needs a mount namespace: run as root")
-    busybox = support.system_tool("busybox", "busybox")
-    unshare = support.system_tool("unshare", "util-linux")
-    probe = subprocess.run([unshare, "-m", "true"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        reason = f"mount namespaces are not permitted here: {probe.stderr.strip()}"
-        if support.require_reference():
-            pytest.fail(reason + " and REQUIRE_REFERENCE=1")
-        pytest.skip(reason)
+    busybox, unshare = support.private_syslog_tools()
     home, mailbox = server_home
     smtp_port, pop3_port = free_port(), free_port()
     scripts = os.path.dirname(support.ours("tcpserver"))

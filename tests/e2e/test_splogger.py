@@ -7,8 +7,6 @@ import re
 import subprocess
 import time
 
-import pytest
-
 import support
 
 # Runs inside `unshare -m`: a private /dev (the few devices needed, bind-mounted from the real
@@ -43,16 +41,7 @@ BUSYBOX_LINE = re.compile(r"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ (.*)$")
 
 def syslog_lines(tmp_path, runs: list[tuple[bytes, list[str]]], want: int) -> tuple[list[str], list[str]]:
     """Run each (input, argv) under a private busybox syslogd; (lines logged, exit lines)."""
-    if os.geteuid() != 0:
-        pytest.skip("a private /dev/log needs a mount namespace: run as root")
-    busybox = support.system_tool("busybox", "busybox")
-    unshare = support.system_tool("unshare", "util-linux")
-    probe = subprocess.run([unshare, "-m", "true"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        reason = f"mount namespaces are not permitted here: {probe.stderr.strip()}"
-        if support.require_reference():
-            pytest.fail(reason + " and REQUIRE_REFERENCE=1")
-        pytest.skip(reason)
+    busybox, unshare = support.private_syslog_tools()
     args = []
     for n, (data, argv) in enumerate(runs):
         path = tmp_path / f"input{n}"
