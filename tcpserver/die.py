@@ -1,12 +1,11 @@
 """Fatal errors and usage lines in ucspi-tcp's words; run() turns them into fd 2 + exit code."""
 import os
-from collections.abc import Callable
 
 from rules.errors import djb_error
 
 EXIT_PERM, EXIT_TEMP = 100, 111
 
-__all__ = ["EXIT_PERM", "EXIT_TEMP", "Fatal", "Usage", "djb_error", "run", "warn"]
+__all__ = ["EXIT_PERM", "EXIT_TEMP", "Fatal", "Usage", "djb_error", "run", "warn", "write2", "write_fd"]
 
 
 class Fatal(Exception):
@@ -27,13 +26,17 @@ class Usage(Exception):
         self.prog = prog
 
 
-def write2(data: bytes) -> None:
-    """Write all of data to fd 2, ignoring errors (djb's buffer_2 does not report them)."""
+def write_fd(fd: int, data: bytes) -> None:
+    """Write all of data to fd, ignoring errors (djb's buffer_1/buffer_2 do not report them)."""
     try:
         while data:
-            data = data[os.write(2, data):]
+            data = data[os.write(fd, data):]
     except OSError:
         pass
+
+
+def write2(data: bytes) -> None:
+    write_fd(2, data)
 
 
 def warn(prog: str, text: str | bytes) -> None:
@@ -42,7 +45,7 @@ def warn(prog: str, text: str | bytes) -> None:
     write2(b"%s: warning: %s\n" % (prog.encode(), text))
 
 
-def run(prog: str, main: Callable[[], int]) -> int:
+def run(prog: str, main) -> int:   # main: () -> exit status
     try:
         return main()
     except Fatal as e:

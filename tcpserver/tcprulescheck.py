@@ -10,7 +10,7 @@ import sys
 from rules.cdb import find_rule
 from rules.lookup import candidate_keys
 from rules.records import check_lines
-from tcpserver.die import Fatal, Usage, djb_error, run
+from tcpserver.die import Fatal, Usage, djb_error, run, write_fd
 
 USAGE = "tcprulescheck rules.cdb"
 
@@ -32,13 +32,6 @@ def _check(args: list[bytes]) -> int:
     except OSError as e:
         raise Fatal(b"unable to read %s: %s" % (path, djb_error(e).encode())) from None
     key, data = found if found else (None, b"")
-    _write_stdout(check_lines(key, data))
+    write_fd(1, check_lines(key, data))
     return 0
 
-
-def _write_stdout(data: bytes) -> None:
-    try:
-        while data:
-            data = data[os.write(1, data):]
-    except OSError:
-        pass
