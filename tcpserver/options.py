@@ -8,6 +8,8 @@ Numbers are "leading decimal digits, default 0" (scan_ulong), never an error.
 from collections import namedtuple
 from collections.abc import Mapping, Sequence
 
+from tcpserver.sgetopt import getopt  # noqa: F401  (tcpclient imports it from here)
+
 # spec/ucspi-tcp.md §1.1
 USAGE = (b"tcpserver: usage: tcpserver [ -1UXpPhHrRoOdDqQv ] [ -c limit ] [ -x rules.cdb ]"
          b" [ -B banner ] [ -g gid ] [ -u uid ] [ -b backlog ] [ -l localname ] [ -t timeout ]"
@@ -60,49 +62,6 @@ def scan_ulong(s: bytes) -> int:
     return n % ULONG
 
 
-def progname(argv0: bytes | None) -> bytes:
-    """The name getopt prints: argv[0] after its last slash."""
-    return (argv0 or b"").rpartition(b"/")[2]
-
-
-def getopt(argv: Sequence[bytes], optstring: bytes = OPTSTRING):
-    """djb's getopt over argv[1:]: yields (opt, arg); the last item is (None, index of the rest).
-
-    An unknown option or a missing argument yields (b"?", message) with getopt's message.
-    """
-    with_argument = {c for i, c in enumerate(optstring) if optstring[i + 1:i + 2] == b":"}
-    known = set(optstring) - {ord(":")}
-    i = 1
-    while i < len(argv):
-        arg = argv[i]
-        if arg[:1] != b"-" or arg == b"-":
-            break
-        if arg[:2] == b"--":      # djb's getopt: any argument starting `--` ends the options
-            i += 1
-            break
-        pos = 1
-        while pos < len(arg):
-            c = arg[pos]
-            pos += 1
-            if c not in known:
-                yield b"?", b"%s: illegal option -- %c\n" % (progname(argv[0]), c)
-                return
-            if c in with_argument:
-                if pos < len(arg):
-                    value = arg[pos:]
-                elif i + 1 < len(argv):
-                    i += 1
-                    value = argv[i]
-                else:
-                    yield b"?", b"%s: option requires an argument -- %c\n" % (progname(argv[0]), c)
-                    return
-                yield bytes([c]), value
-                break
-            yield bytes([c]), None
-        i += 1
-    yield None, i
-
-
 def parse_options(argv: Sequence[bytes], environ: Mapping[bytes, bytes] | None = None) -> Options:
     """argv (argv[0] included) -> Options; raises BadUsage with the C program's exact text.
 
@@ -111,7 +70,7 @@ def parse_options(argv: Sequence[bytes], environ: Mapping[bytes, bytes] | None =
     environ = environ or {}
     o: dict = {}
     rest = len(argv)
-    for opt, value in getopt(argv):
+    for opt, value in getopt(argv, OPTSTRING):
         if opt is None:
             rest = value
         elif opt == b"?":

@@ -11,6 +11,8 @@ Exit: smtpd's status (exec); 0 after a blocked conversation; 100 usage; 111 exec
 import os
 import sys
 
+from tcpserver.sgetopt import getopt
+
 # spec/ucspi-tcp.md §5.2 (the usage line advertises -R, which getopt rejects)
 USAGE = (b"rblsmtpd: usage: rblsmtpd [ -b ] [ -R ] [ -t timeout ] [ -r base ] [ -a base ]"
          b" smtpd [ arg ... ]\n")
@@ -141,43 +143,6 @@ class RblSession:
         return b"".join(out)
 
 
-def _getopt(argv):
-    """djb's getopt for OPTSTRING: yields (opt, arg), then (None, index of the program).
-
-    An unknown option or a missing argument yields (b"?", getopt's message).
-    """
-    name = argv[0].rpartition(b"/")[2] if argv else b""
-    i = 1
-    while i < len(argv):
-        arg = argv[i]
-        if arg[:1] != b"-" or arg == b"-":
-            break
-        if arg == b"--":
-            i += 1
-            break
-        pos = 1
-        while pos < len(arg):
-            c = arg[pos:pos + 1]
-            pos += 1
-            if c == b":" or c not in OPTSTRING:
-                yield b"?", b"%s: illegal option -- %s\n" % (name, c)
-                return
-            if OPTSTRING[OPTSTRING.index(c) + 1:][:1] == b":":
-                if pos < len(arg):
-                    value = arg[pos:]
-                elif i + 1 < len(argv):
-                    i += 1
-                    value = argv[i]
-                else:
-                    yield b"?", b"%s: option requires an argument -- %s\n" % (name, c)
-                    return
-                yield c, value
-                break
-            yield c, None
-        i += 1
-    yield None, i
-
-
 def _scan_ulong(s: bytes) -> int:
     digits = len(s) - len(s.lstrip(b"0123456789"))
     return int(s[:digits]) % (1 << 64) if digits else 0
@@ -251,7 +216,7 @@ def main(argv=None) -> int:
     verdict = Verdict(environ.get(b"RBLSMTPD"), ip, txt, ip4, DnsError)
     timeout = DEFAULT_TIMEOUT
     rest = len(argv)
-    for opt, value in _getopt(argv):
+    for opt, value in getopt(argv, OPTSTRING):
         if opt is None:
             rest = value
         elif opt == b"?":

@@ -70,6 +70,7 @@ def test_rblsmtpd_without_tcpremoteip():
 @pytest.mark.parametrize("args", [
     [], ["-R", "x"], ["-t"], ["-b"], ["-z", "smtpd"], ["-bt"], ["--", "-x"], ["-"],
     ["/nonexistent/smtpd"], ["nonexistent-smtpd-program"], ["-c", "-B", "-C", "true"],
+    ["--x", "true"], ["-b", "--b", "-z", "true"],         # any word starting "--" ends the options
 ])
 def test_rblsmtpd_usage_and_exec_errors(args):
     same(args, {"RBLSMTPD": ""})
