@@ -1,8 +1,8 @@
 """djb's sgetopt: getopt for the qmail programs (pure).
 
 Options are clustered (`-nN`), an option taking an argument takes the rest of its word or the
-next word, `--` ends the options and so does the first non-option word (no permutation) or a
-lone `-`. An unknown option or a missing argument is reported, as the C does on stderr, as
+next word, a word starting with `--` ends the options (and is skipped, as subgetopt.c does),
+and so do the first non-option word (no permutation) and a lone `-`. An unknown option or a missing argument is reported, as the C does on stderr, as
 `PROG: illegal option -- X` or `PROG: option requires an argument -- X`, and yields '?'.
 """
 
@@ -21,7 +21,7 @@ def getopt(prog: str, argv: list[str], spec: str, attached: str = "") -> Parsed:
     i = 0
     while i < len(argv):
         word = argv[i]
-        if word == "--":
+        if word.startswith("--"):       # subgetopt: any word starting "--" ends the options
             i += 1
             break
         if not word.startswith("-") or word == "-":

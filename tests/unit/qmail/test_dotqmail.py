@@ -111,6 +111,8 @@ def test_sgetopt():
     assert getopt("p", ["-x"], "n")[2] == ["p: illegal option -- x"]
     assert getopt("p", ["-f"], "f:")[2] == ["p: option requires an argument -- f"]
     assert getopt("p", ["-", "-n"], "n") == ([], ["-", "-n"], [])
+    # subgetopt.c: any word starting "--" ends the options and is skipped, as in ucspi-tcp
+    assert getopt("p", ["-n", "--x", "-N"], "nN") == ([("n", None)], ["-N"], [])
 
 
 @settings(max_examples=60, deadline=None)
