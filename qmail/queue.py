@@ -39,7 +39,7 @@ import _signal as signal       # the C module: `signal` imports enum, 3 ms per m
 import os
 import time
 
-from qmail.queuefs import SPLIT, trigger_pull
+from qmail.queuefs import SPLIT, TRIGGER, trigger_pull
 
 ADDR = 1003                    # an address of ADDR bytes or more: exit 11
 DEATH = 86400                  # 24 hours; below qmail-send's OSSIFIED (36 hours)
@@ -165,8 +165,8 @@ class QueueError(Exception):
         self.code = code
 
 
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+def _fsync_dir(path: str, dir_fd: int | None = None) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY, dir_fd=dir_fd)
     try:
         os.fsync(fd)
     finally:
@@ -179,131 +179,204 @@ def _write_all(fd: int, data) -> None:
         view = view[os.write(fd, view):]
 
 
-def enqueue(fd_mess: int, fd_env: int, uid: int, pid: int, now: float, how: bytes,
-            crash: _Crash, still_wanted=None) -> int:
-    """Steps 2-6 of §3.2 in the current directory (queue/); returns the exit status.
+BLOCK = 65536                  # the message goes to disk in blocks of this size
 
-    STILL_WANTED, if given, is asked just before todo/N is linked: False (the caller has
-    gone) abandons the message instead of queueing one nobody was told about.
+
+class MessageWriter:
+    """Steps 2-6 of §3.2 in the queue directory QUEUE (a directory fd, None: the current
+    directory), cut where the data arrives: open() makes the mess file, write() appends the
+    message, commit() stores the envelope and links todo/N, abort() removes what open() made.
+    QueueError(status) from open() and write(); commit() returns the exit status.
+
+    OWNER, if given, is the (uid, gid) the new files are given: root writing the queue from a
+    process that keeps running as root (a warm qmail-smtpd) hands them to the queue's owner
+    as the setuid C qmail-queue would have created them; a process that became the owner
+    (qmail-queue, qmail-queued) passes None.
     """
-    pidfn = messfd = None
-    for seq in range(1, 10):
-        pidfn = "pid/%d.%d.%d" % (os.getpid(), int(now), seq)
+
+    def __init__(self, uid: int, pid: int, now: float, how: bytes, crash: _Crash,
+                 queue: int | None = None, owner: tuple[int, int] | None = None) -> None:
+        self.uid, self.pid, self.now, self.how, self.crash = uid, pid, now, how, crash
+        self.dir, self.owner = queue, owner
+        self.messfd = self.intdfd = None
+        self.made: list[str] = []      # files to remove if we fail
+        self.pending = bytearray()
+        self.first = True              # no block written yet (crash step 4)
+        self.num = 0
+
+    def open(self) -> None:
+        pidfn = self._create_pid_file()
+        crash, d = self.crash, self.dir
+        crash.step(1)
         try:
-            messfd = os.open(pidfn, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            break
-        except OSError:
-            continue
-    if messfd is None:
-        return EXIT_PID
-    crash.step(1)
-    made = []                  # files to remove if we fail from here on
-    intdfd = None
-    try:
+            try:
+                self.num = num = os.fstat(self.messfd).st_ino
+            except OSError:
+                raise QueueError(EXIT_PID) from None
+            self.split = "%d" % (num % SPLIT)
+            messfn = "mess/%s/%d" % (self.split, num)
+            try:
+                os.link(pidfn, messfn, src_dir_fd=d, dst_dir_fd=d)
+            except OSError:
+                raise QueueError(EXIT_MESS) from None
+            self.made.append(messfn)
+            crash.step(2)
+            try:
+                os.unlink(pidfn, dir_fd=d)
+            except OSError:
+                raise QueueError(EXIT_PID) from None
+            pidfn = None
+            crash.step(3)
+            self.pending += received_line(self.pid, self.how, self.now)
+        except QueueError:
+            self.abort()
+            raise
+        finally:
+            if pidfn is not None:
+                try:
+                    os.unlink(pidfn, dir_fd=d)
+                except OSError:
+                    pass
+
+    def _create_pid_file(self) -> str:
+        for seq in range(1, 10):
+            pidfn = "pid/%d.%d.%d" % (os.getpid(), int(self.now), seq)
+            try:
+                self.messfd = os.open(pidfn, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644,
+                                      dir_fd=self.dir)
+            except OSError:
+                continue
+            if not self._own(self.messfd):
+                os.unlink(pidfn, dir_fd=self.dir)
+                os.close(self.messfd)
+                self.messfd = None
+                break
+            return pidfn
+        raise QueueError(EXIT_PID)
+
+    def _own(self, fd: int) -> bool:
+        if self.owner is not None:
+            try:
+                os.fchown(fd, *self.owner)
+                os.fchmod(fd, 0o644)   # whatever the caller's umask: delivery reads it
+            except OSError:
+                return False
+        return True
+
+    def write(self, data) -> None:
+        self.pending += data
+        if len(self.pending) >= BLOCK:
+            self._flush()
+
+    def _flush(self) -> None:
         try:
-            num = os.fstat(messfd).st_ino
+            _write_all(self.messfd, self.pending)
         except OSError:
-            raise QueueError(EXIT_PID) from None
-        split = "%d" % (num % SPLIT)
-        messfn = "mess/%s/%d" % (split, num)
+            raise QueueError(EXIT_WRITE) from None
+        self.pending.clear()
+        if self.first:
+            self.first = False
+            self.crash.step(4)
+
+    def commit(self, envelope, still_wanted=None) -> int:
+        """ENVELOPE() -> (status, F and T records) is called once intd/N exists, as
+        qmail-queue reads its fd 1 only then. STILL_WANTED, if given, is asked just before
+        todo/N is linked: False (the caller has gone) abandons the message instead of
+        queueing one nobody was told about."""
+        crash, d, num = self.crash, self.dir, self.num
         intdfn, todofn = "intd/%d" % num, "todo/%d" % num
         try:
-            os.link(pidfn, messfn)
-        except OSError:
-            raise QueueError(EXIT_MESS) from None
-        made.append(messfn)
-        crash.step(2)
-        try:
-            os.unlink(pidfn)
-        except OSError:
-            raise QueueError(EXIT_PID) from None
-        crash.step(3)
-        _copy_message(fd_mess, messfd, received_line(pid, how, now), crash)
-        try:
-            os.fsync(messfd)
-        except OSError:
-            raise QueueError(EXIT_WRITE) from None
-        crash.step(5)
-        try:
-            _fsync_dir("mess/" + split)
-        except OSError:
-            raise QueueError(EXIT_WRITE) from None
-        crash.step(6)
-        try:
-            intdfd = os.open(intdfn, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except OSError:
-            raise QueueError(EXIT_INTD) from None
-        made.append(intdfn)
-        crash.step(7)
-        status, records = _read_envelope(fd_env)
-        if status:
-            raise QueueError(status)
-        try:
-            _write_all(intdfd, b"u%d\0p%d\0%s" % (uid, pid, records))
-            os.fsync(intdfd)
-        except OSError:
-            raise QueueError(EXIT_WRITE) from None
-        crash.step(8)
-        if still_wanted is not None and not still_wanted():
-            raise QueueError(EXIT_READ)
-        crash.step(9)
-        try:
-            os.link(intdfn, todofn)
-        except OSError:
-            raise QueueError(EXIT_TODO) from None
-        made = []              # queued: from now on nothing is removed
-        crash.step(10)
-        try:
-            _fsync_dir("todo")
-        except OSError:
-            # todo/N exists but may not survive a power failure: report a temporary
-            # failure (the client retries; at worst the message is delivered twice)
-            return EXIT_WRITE
-        crash.step(11)
-        trigger_pull()
-        crash.step(12)
-        return EXIT_OK
+            self._flush()
+            try:
+                os.fsync(self.messfd)
+            except OSError:
+                raise QueueError(EXIT_WRITE) from None
+            crash.step(5)
+            try:
+                _fsync_dir("mess/" + self.split, d)
+            except OSError:
+                raise QueueError(EXIT_WRITE) from None
+            crash.step(6)
+            try:
+                self.intdfd = os.open(intdfn, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644,
+                                      dir_fd=d)
+            except OSError:
+                raise QueueError(EXIT_INTD) from None
+            self.made.append(intdfn)
+            if not self._own(self.intdfd):
+                raise QueueError(EXIT_INTD)
+            crash.step(7)
+            status, records = envelope()
+            if status:
+                raise QueueError(status)
+            try:
+                _write_all(self.intdfd, b"u%d\0p%d\0%s" % (self.uid, self.pid, records))
+                os.fsync(self.intdfd)
+            except OSError:
+                raise QueueError(EXIT_WRITE) from None
+            crash.step(8)
+            if still_wanted is not None and not still_wanted():
+                raise QueueError(EXIT_READ)
+            crash.step(9)
+            try:
+                os.link(intdfn, todofn, src_dir_fd=d, dst_dir_fd=d)
+            except OSError:
+                raise QueueError(EXIT_TODO) from None
+            self.made = []             # queued: from now on nothing is removed
+            crash.step(10)
+            try:
+                _fsync_dir("todo", d)
+            except OSError:
+                # todo/N exists but may not survive a power failure: report a temporary
+                # failure (the client retries; at worst the message is delivered twice)
+                return EXIT_WRITE
+            crash.step(11)
+            trigger_pull(TRIGGER, d)
+            crash.step(12)
+            return EXIT_OK
+        except QueueError as e:
+            return e.code
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        """Remove the files made so far (none once todo/N is linked) and close."""
+        for fn in reversed(self.made):
+            try:
+                os.unlink(fn, dir_fd=self.dir)
+            except OSError:
+                pass
+        self.made = []
+        for fd in (self.messfd, self.intdfd):
+            if fd is not None:
+                os.close(fd)
+        self.messfd = self.intdfd = None
+
+
+def enqueue(fd_mess: int, fd_env: int, uid: int, pid: int, now: float, how: bytes,
+            crash: _Crash, still_wanted=None) -> int:
+    """qmail-queue's work in the current directory (queue/): the message from FD_MESS, then
+    the envelope from FD_ENV; returns the exit status (MessageWriter, STILL_WANTED)."""
+    writer = MessageWriter(uid, pid, now, how, crash)
+    try:
+        writer.open()
+        _copy_message(fd_mess, writer)
     except QueueError as e:
-        for fn in reversed(made):
-            try:
-                os.unlink(fn)
-            except OSError:
-                pass
+        writer.abort()
         return e.code
-    finally:
-        os.close(messfd)
-        if intdfd is not None:
-            os.close(intdfd)
-        if pidfn is not None:
-            try:
-                os.unlink(pidfn)
-            except OSError:
-                pass
+    return writer.commit(lambda: _read_envelope(fd_env), still_wanted)
 
 
-def _copy_message(fd_in: int, fd_out: int, received: bytes, crash: _Crash) -> None:
-    """Received line, then fd 0 to EOF; read errors 54, write errors 53."""
-    pending = bytearray(received)
-    first = True
+def _copy_message(fd_in: int, writer: MessageWriter) -> None:
+    """fd 0 to EOF into the mess file; read errors 54, write errors 53."""
     while True:
         try:
-            data = os.read(fd_in, 65536)
+            data = os.read(fd_in, BLOCK)
         except OSError:
             raise QueueError(EXIT_READ) from None
-        if data:
-            pending += data
-            if len(pending) < 65536:
-                continue
-        try:
-            _write_all(fd_out, pending)
-        except OSError:
-            raise QueueError(EXIT_WRITE) from None
-        pending.clear()
-        if first:
-            first = False
-            crash.step(4)
         if not data:
             return
+        writer.write(data)
 
 
 def _read_envelope(fd: int) -> tuple[int, bytes]:

@@ -68,11 +68,11 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def trigger_pull(trigger: str = TRIGGER) -> None:
-    """Wake qmail-send: one byte, non-blocking, into the FIFO lock/trigger; errors ignored
-    (qmail-send also scans todo/ every 25 minutes)."""
+def trigger_pull(trigger: str = TRIGGER, dir_fd: int | None = None) -> None:
+    """Wake qmail-send: one byte, non-blocking, into the FIFO lock/trigger (relative to
+    DIR_FD if given); errors ignored (qmail-send also scans todo/ every 25 minutes)."""
     try:
-        fd = os.open(trigger, os.O_WRONLY | os.O_NONBLOCK)
+        fd = os.open(trigger, os.O_WRONLY | os.O_NONBLOCK, dir_fd=dir_fd)
     except OSError:
         return
     try:

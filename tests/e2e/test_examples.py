@@ -42,10 +42,16 @@ sleep 0.2
 '''
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """COUNT distinct ports free on 127.0.0.1 (all held open while they are chosen)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def wait_for(predicate, timeout: float, what: str):
@@ -92,7 +98,7 @@ def server_home():
 def test_boot_script_serves_smtp_and_pop3_and_logs_to_syslog(server_home, tmp_path):
     busybox, unshare = support.private_syslog_tools()
     home, mailbox = server_home
-    smtp_port, pop3_port = free_port(), free_port()
+    smtp_port, pop3_port = free_ports(2)
     scripts = os.path.dirname(support.ours("tcpserver"))
     env = dict(os.environ, BUSYBOX=busybox, INIT=str(EXAMPLES / "qmail.init"),
                QMAILHOME=str(home), QMAILPATH=f"{scripts}:/usr/bin:/bin",
@@ -162,7 +168,7 @@ def test_daemontools_run_scripts_serve_with_their_log_on_fd_1(server_home, tmp_p
     """Each service/NAME/run as supervise starts it (cwd = the service directory, fd 1 = the
     pipe to log/run, here a file), then `svc -d`: TERM and CONT."""
     home, mailbox = server_home
-    smtp_port, pop3_port = free_port(), free_port()
+    smtp_port, pop3_port = free_ports(2)
     scripts = os.path.dirname(support.ours("tcpserver"))
     env = dict(os.environ, QMAILHOME=str(home), QMAILPATH=f"{scripts}:/usr/bin:/bin",
                RULES=str(home / "etc"), SMTP_IP="127.0.0.1", SMTP_PORT=str(smtp_port),

@@ -1,5 +1,7 @@
-"""Fault injection on the SMTP path: qmail-queue (forked by qmail-smtpd) and qmail-smtpd itself
-are killed with SIGKILL at many points of queueing. Every message whose client saw `250 ok` is
+"""Fault injection on the SMTP path: the queue writer and qmail-smtpd itself are killed with
+SIGKILL at many points of queueing. The queue writer is qmail-smtpd itself when it may write the
+queue (our qmail-queue's code run in-process, qmail.smtpd.LocalQueue), or a separate
+qmail-queue process when $QMAILQUEUE names one. Every message whose client saw `250 ok` is
 complete in the queue; a message whose client did not is either absent or, only when the kill
 came after todo/N was linked (qmail's own window, docs/queue.md), complete: never partial."""
 import os
@@ -67,9 +69,14 @@ def transaction(c: Client) -> None:
     assert c.read_until(b"354 go ahead\r\n") == b"250 ok\r\n250 ok\r\n354 go ahead\r\n"
 
 
+def exec_queue() -> dict:
+    """$QMAILQUEUE naming our qmail-queue: a separate process, exec'd per message."""
+    return {"QMAILQUEUE": support.ours("qmail-queue")}
+
+
 @pytest.mark.parametrize("step", sorted(CRASH_STEPS))
 def test_qmail_queue_killed_at_each_step(home, tmp_path, step):
-    with server(home, tmp_path, PYQMAIL_QUEUE_CRASH_AT=str(step)) as s:
+    with server(home, tmp_path, PYQMAIL_QUEUE_CRASH_AT=str(step), **exec_queue()) as s:
         c = Client(s.port, timeout=30)
         try:
             c.read_until(b"\r\n")
@@ -82,6 +89,30 @@ def test_qmail_queue_killed_at_each_step(home, tmp_path, step):
             c.close()
     visible = assert_complete(home, 1)
     assert len(visible) == (1 if step >= 10 else 0)   # 10: todo/N linked (the duplicate window)
+
+
+@pytest.mark.parametrize("size", ["held in memory", "streamed"])
+@pytest.mark.parametrize("step", sorted(CRASH_STEPS))
+def test_in_process_queue_killed_at_each_step(home, tmp_path, step, size):
+    """qmail-smtpd writing the queue itself dies with it: the client sees the connection
+    drop, never 250; the message is whole in the queue only from step 10 on."""
+    body = BODY if size == "held in memory" else BODY * 800        # > LocalQueue.SPILL
+    with server(home, tmp_path, PYQMAIL_QUEUE_CRASH_AT=str(step)) as s:
+        c = Client(s.port, timeout=30)
+        try:
+            c.read_until(b"\r\n")
+            transaction(c)
+            c.send(body + b".\r\n")
+            assert c.read_all() == b""
+        finally:
+            c.close()
+    visible = visible_messages(home)
+    assert len(visible) == (1 if step >= 10 else 0)
+    for mess, todo in visible.values():
+        head = RECEIVED.match(mess)
+        smtpd = SMTPD_RECEIVED.match(mess, head.end())
+        assert mess[smtpd.end():] == body.replace(b"\r\n", b"\n")
+        assert todo == b"u%d\0p%s\0Fa@x.org\0Tu@example.org\0" % (os.getuid(), head.group(1))
 
 
 @pytest.mark.parametrize("point", ["after 354", "mid-body", "before the end mark"])
@@ -106,6 +137,27 @@ def test_qmail_smtpd_killed_in_data(home, tmp_path, point):
     assert visible_messages(home) == {}
 
 
+def test_qmail_smtpd_killed_streaming_a_large_message(home, tmp_path):
+    """Past LocalQueue.SPILL the message streams into its mess file: a kill there leaves that
+    file for qmail-send's cleanup (as a killed qmail-queue does in qmail), never visible."""
+    big = BODY * 1000
+    with server(home, tmp_path) as s:
+        c = Client(s.port, timeout=30)
+        try:
+            c.read_until(b"\r\n")
+            pid = smtpd_pid(s)
+            transaction(c)
+            c.send(big)
+            time.sleep(0.3)
+            os.kill(pid, signal.SIGKILL)
+            assert c.read_all() == b""
+        finally:
+            c.close()
+    assert visible_messages(home) == {}
+    left = [f for f in files_under(home / "queue") if not f.startswith("lock/")]
+    assert len(left) == 1 and left[0].startswith("mess/"), left
+
+
 def test_qmail_smtpd_killed_after_the_end_mark(home, tmp_path):
     """Killed while waiting for qmail-queue: the client never saw 250; the message is either
     absent or whole (qmail-queue had its envelope, as with the C programs)."""
@@ -126,7 +178,7 @@ def test_qmail_smtpd_killed_after_the_end_mark(home, tmp_path):
 
 def test_qmail_queue_killed_while_the_message_streams(home, tmp_path):
     big = BODY * 400
-    with server(home, tmp_path) as s:
+    with server(home, tmp_path, **exec_queue()) as s:
         c = Client(s.port, timeout=30)
         try:
             c.read_until(b"\r\n")
