@@ -276,7 +276,7 @@ class WarmHandler:
         ENTRIES is the environment the exec would pass (what environ.inherited() now returns),
         ENV the same as a mapping (os.environ)."""
         try:
-            _environ._exec_environ = list(entries)
+            _environ._exec_environ = entries
             _python_signals()
             _replace_environ(env, self.c_environ, entries)
             if self.coerced_ctype is not None:
@@ -377,15 +377,17 @@ def _replace_environ(env: dict[bytes, bytes], c_environ=None, entries=()) -> Non
         return
     if c_environ is not None:
         import ctypes
-        entries = list(entries)
         array = (ctypes.c_char_p * (len(entries) + 1))(*entries, None)
-        _environ_kept = (array, entries)
         c_environ.value = ctypes.addressof(array)
-    else:
-        for name in data:
-            os.unsetenv(name)
-        for name, value in env.items():
-            os.putenv(name, value)
+        # The server's dict is set aside, not emptied: emptying it would write to every
+        # one of its names and values, each on a page shared with the server.
+        _environ_kept = (array, entries, data)
+        os.environb._data = os.environ._data = dict(env)
+        return
+    for name in data:
+        os.unsetenv(name)
+    for name, value in env.items():
+        os.putenv(name, value)
     data.clear()
     data.update(env)
 
