@@ -7,6 +7,7 @@ from collections import namedtuple
 from collections.abc import Iterator
 
 _ULONG = 1 << 64            # djb's scan_ulong wraps silently
+_DECIMAL = [b"%d" % n for n in range(256)]     # a range's numbers never exceed 255
 
 
 class ParseError(Exception):
@@ -41,31 +42,37 @@ def parse_line(line: bytes, lineno: int = 1) -> Rule | None:
     address, colon, instructions = line.partition(b":")
     if not colon:
         return None                                     # silently ignored (§4.2)
+    deny, env = parse_instructions(instructions, line, lineno)
+    if b"-" in address:
+        return Rule(expand_address(address, line, lineno), deny, env, lineno)
+    return Rule((address,), deny, env, lineno)
+
+
+def parse_instructions(instructions: bytes, line: bytes = b"", lineno: int = 1) \
+        -> tuple[bool, tuple[tuple[bytes, bytes], ...]]:
+    """What follows the first colon -> (deny, (NAME, VALUE) pairs); ParseError names LINE."""
     if instructions[:5] == b"allow":
         deny, rest = False, instructions[5:]
     elif instructions[:4] == b"deny":
         deny, rest = True, instructions[4:]
     else:
         raise ParseError(line, lineno)
-    env = _parse_assignments(rest, line, lineno) if rest else ()
-    if b"-" in address:
-        return Rule(expand_address(address, line, lineno), deny, env, lineno)
-    return Rule((address,), deny, env, lineno)
+    return deny, _parse_assignments(rest, line, lineno) if rest else ()
 
 
 def _parse_assignments(rest: bytes, line: bytes, lineno: int) -> tuple[tuple[bytes, bytes], ...]:
     env = []
-    while rest:
+    pos, size, find = 0, len(rest), rest.find
+    while pos < size:
         # ",NAME=" then a delimiter byte D, the value, and the next D (§2.2 item 5)
-        equals = rest.find(b"=")
-        if rest[0] != 0x2C or equals < 0 or equals + 1 >= len(rest):
+        equals = find(b"=", pos)
+        if rest[pos] != 0x2C or equals < 0 or equals + 1 >= size:
             raise ParseError(line, lineno)
-        delimiter = rest[equals + 1:equals + 2]
-        end = rest.find(delimiter, equals + 2)
+        end = find(rest[equals + 1:equals + 2], equals + 2)
         if end < 0:
             raise ParseError(line, lineno)
-        env.append((rest[1:equals], rest[equals + 2:end]))
-        rest = rest[end + 1:]
+        env.append((rest[pos + 1:equals], rest[equals + 2:end]))
+        pos = end + 1
     return tuple(env)
 
 
@@ -83,7 +90,7 @@ def expand_address(address: bytes, line: bytes = b"", lineno: int = 1) -> tuple[
         raise ParseError(line, lineno)
     bottom, top = _scan_ulong(low), min(_scan_ulong(high), 255)
     head, tail = address[:start], address[end:]
-    return tuple(head + b"%d" % n + tail for n in range(bottom, top + 1))
+    return tuple([head + _DECIMAL[n] + tail for n in range(bottom, top + 1)])
 
 
 def _digits(text: bytes) -> bool:

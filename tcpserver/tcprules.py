@@ -13,8 +13,8 @@ import sys
 import cdblib
 
 from rules.cdb import CdbWriter
-from rules.records import records
-from rules.syntax import ParseError, parse_rules
+from rules.records import compile_rules
+from rules.syntax import ParseError
 from tcpserver.die import EXIT_PERM, Fatal, Usage, djb_error, run
 
 USAGE = "tcprules rules.cdb rules.tmp"
@@ -36,9 +36,10 @@ def _tcprules(args: list[bytes]) -> int:
         text = _read_input(int(os.environ.pop("TCPRULES_INPUT_FD", "0")))
         stream = io.BytesIO()
         writer = cdblib.Writer(stream, strict=True)
+        put = writer.put
         try:
-            for key, data in records(parse_rules(text)):
-                writer.put(key, data)
+            for key, data in compile_rules(text):
+                put(key, data)
         except ParseError as e:
             _flush_partial(fd, tmp, stream.getbuffer()[HEADER:])
             raise Fatal(b"unable to parse this line: " + e.line, EXIT_PERM) from None

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules.lookup import candidate_keys
-from rules.records import Decision, check_lines, decision, encode, records
+from rules.records import Decision, check_lines, compile_rules, decision, encode, records
 from rules.syntax import ParseError, Rule, expand_address, parse_line, parse_rules
 
 REPO = Path(__file__).resolve().parents[3]
@@ -205,6 +205,27 @@ def test_parser_raises_only_parse_error(text):
         list(records(parse_rules(text)))
     except ParseError:
         pass
+
+
+def _outcome(produce):
+    try:
+        return list(produce()), None
+    except ParseError as e:
+        return None, (e.line, e.lineno)
+
+
+_RULE_BYTES = st.sampled_from([b"1", b"2", b".", b"-", b":", b",", b"=", b'"', b"#", b"\n",
+                               b"allow", b"deny", b"X", b" ", b"\t", b"\r", b"@", b"\0"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.one_of(_RULE_BYTES, st.binary(max_size=4)), max_size=60).map(b"".join))
+def test_compile_rules_is_records_of_parse_rules(text):
+    """tcprules' one-pass compiler gives exactly the pairs, or the ParseError, of the
+    readable two-step version, also when instruction texts repeat."""
+    doubled = text + b"\n" + text
+    for t in (text, doubled):
+        assert _outcome(lambda: compile_rules(t)) == _outcome(lambda: records(parse_rules(t)))
 
 
 # --- style: the library is pure but for cdb.py ------------------------------------------------
