@@ -388,6 +388,8 @@ class Server:
             ready = None
             if self.warm is not None and type(outcome) is Verdict and not outcome.deny:
                 ready = self.warm_environment(outcome)
+                if ready[1] is not None:
+                    self.warm.fill_environ(ready[0])
             with self.lock:
                 self._started(self.fork_child(fd, ip, port, outcome, ready))
         finally:

@@ -263,7 +263,13 @@ class WarmHandler:
         self.setproctitle = setproctitle_function()
         self.unbuffered = bool(os.environb.get(b"PYTHONUNBUFFERED"))
         self.stdio = _stdio_for_children(self.unbuffered)
-        self.c_environ = _c_environ()
+        self.environ_block = EnvironBlock.make()
+
+    def fill_environ(self, entries: list[bytes]) -> None:
+        """In the server, just before forking the child that will get ENTRIES: write them
+        out as a C environment, so that the child only has to point libc at it."""
+        if self.environ_block is not None:
+            self.environ_block.fill(entries)
 
     def usable(self, rule_env) -> bool:
         return not any(name.startswith(_INTERPRETER_VARIABLES) for name, _ in rule_env)
@@ -278,7 +284,7 @@ class WarmHandler:
         try:
             _environ._exec_environ = entries
             _python_signals()
-            _replace_environ(env, self.c_environ, entries)
+            _replace_environ(env, self.environ_block, entries)
             if self.coerced_ctype is not None:
                 os.environb[b"LC_CTYPE"] = self.coerced_ctype
             sys.argv = [os.fsdecode(self.script)] + [os.fsdecode(a) for a in argv[1:]]
@@ -352,37 +358,83 @@ def _python_signals() -> None:
         _signal.signal(_signal.SIGINT, _signal.default_int_handler)
 
 
-def _c_environ():
-    """libc's `environ` pointer as a ctypes object, or None (no ctypes, no glibc)."""
-    try:
-        import ctypes
-        return ctypes.c_void_p.in_dll(ctypes.CDLL(None), "environ")
-    except (ImportError, OSError, ValueError, AttributeError):
-        return None
+class EnvironBlock:
+    """A C environment (the pointer array, then the NAME=VALUE strings) in memory allocated
+    once. The server fills it before each fork; the child, which has its own copy of the page,
+    sets libc's `environ` to it: no Python object of the server's is touched there (each
+    reference count written would copy a page), unlike a ctypes array or setenv() per name.
+    glibc copies a foreign array before it ever changes its size."""
+
+    SIZE = 1 << 16
+
+    @classmethod
+    def make(cls):
+        try:
+            import ctypes
+            import struct
+            return cls(ctypes, struct)
+        except (ImportError, OSError, ValueError, AttributeError):
+            return None                # no ctypes or no glibc: os.putenv per name
+
+    def __init__(self, ctypes, struct) -> None:
+        self._ctypes = ctypes
+        self._buffer = (ctypes.c_char * self.SIZE)()
+        self.base = ctypes.addressof(self._buffer)
+        self._pointer = struct.calcsize("P")
+        self._memmove = ctypes.memmove
+        self._pack = struct.pack
+        self._c_environ = ctypes.c_void_p.in_dll(ctypes.CDLL(None), "environ")
+        self.holds = None              # the entries list written out last
+
+    def fill(self, entries: list[bytes]) -> None:
+        self.holds = None
+        count = len(entries)
+        strings = b"\0".join(entries) + b"\0"
+        table = self._pointer * (count + 1)
+        if table + len(strings) > self.SIZE:
+            return
+        pointers = []
+        start, pos, find = self.base + table, 0, strings.find
+        for _ in range(count):
+            pointers.append(start + pos)
+            pos = find(b"\0", pos) + 1
+        data = self._pack("%dP" % (count + 1), *pointers, 0) + strings
+        self._memmove(self.base, data, len(data))
+        self.holds = entries
+
+    def install(self, entries: list[bytes]) -> None:
+        """In the child: libc's environ becomes ENTRIES (from the block if it holds them)."""
+        if self.holds is not entries:
+            self.fill(entries)
+        if self.holds is not None:
+            self._c_environ.value = self.base
+            return
+        c_char_p = self._ctypes.c_char_p            # too big for the block
+        self._array = (c_char_p * (len(entries) + 1))(*entries, None)
+        self._c_environ.value = self._ctypes.addressof(self._array)
 
 
-_environ_kept = None               # the C environment array a warm child installed
+_environ_kept = None               # the server's environment dict, set aside in a warm child
 
 
-def _replace_environ(env: dict[bytes, bytes], c_environ=None, entries=()) -> None:
+def _replace_environ(env: dict[bytes, bytes], block: EnvironBlock | None = None,
+                     entries=()) -> None:
     """os.environ(b) becomes ENV and the C environment ENTRIES (NAME=VALUE, the same in the
-    exec's order). With C_ENVIRON (libc's `environ`), a new array is installed in one step,
-    instead of an unsetenv() and a setenv() per name, whose allocations copied some 70 of the
-    server's pages per connection; glibc copies a foreign array before it changes its size."""
+    exec's order), through BLOCK when there is one (else an unsetenv() and a setenv() per
+    name, whose allocations copy some 70 of the server's pages)."""
     global _environ_kept
     data = getattr(os.environb, "_data", None)
     if type(data) is not dict or data is not getattr(os.environ, "_data", None):
         os.environb.clear()
         os.environb.update(env)
         return
-    if c_environ is not None:
-        import ctypes
-        array = (ctypes.c_char_p * (len(entries) + 1))(*entries, None)
-        c_environ.value = ctypes.addressof(array)
-        # The server's dict is set aside, not emptied: emptying it would write to every
-        # one of its names and values, each on a page shared with the server.
-        _environ_kept = (array, entries, data)
-        os.environb._data = os.environ._data = dict(env)
+    if block is not None:
+        block.install(entries)
+        # The server's dict is set aside, not emptied, and ENV (made for this child) is used
+        # as it is: emptying or copying would write to every name and value, each on a page
+        # shared with the server.
+        _environ_kept = data
+        os.environb._data = os.environ._data = env
         return
     for name in data:
         os.unsetenv(name)

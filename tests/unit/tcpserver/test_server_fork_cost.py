@@ -56,3 +56,28 @@ os.execv("/usr/bin/env", ["env"])          # the C environment, in its order
 def test_environment_replacement_keeps_the_exec_order():
     out = run(REPLACE, env={"KEEP": "old", "ZED": "0", "PATH": os.environ.get("PATH", "")})
     assert out == "True True None\nZED=1\nALPHA=2=x\nMID=\n"
+
+
+BLOCK = r"""
+import os, sys
+from tcpserver.spawn import EnvironBlock, _replace_environ
+block = EnvironBlock.make()
+small = [b"ZED=1", b"ALPHA=2=x", b"MID="]
+big = [b"Y%d=%s" % (i, b"w" * 1000) for i in range(100)]     # more than the block holds
+entries = small if sys.argv[1] == "small" else big
+env = dict(e.split(b"=", 1) for e in entries)
+block.fill(small)                  # as the server does before forking
+_replace_environ(env, block, entries)
+assert os.environb is not None and dict(os.environb) == env
+os.environb[b"ADDED"] = b"later"   # glibc copies the foreign array to grow it
+del os.environb[b"ZED" if entries is small else b"Y0"]
+sys.stdout.flush()
+os.execv("/usr/bin/env", ["env"])
+"""
+
+
+def test_environment_block_is_the_exec_environment():
+    out = run(BLOCK, "small", env={"KEEP": "old", "ZED": "0"})
+    assert out == "ALPHA=2=x\nMID=\nADDED=later\n"
+    out = run(BLOCK, "big", env={"KEEP": "old"})
+    assert out == "".join("Y%d=%s\n" % (i, "w" * 1000) for i in range(1, 100)) + "ADDED=later\n"
