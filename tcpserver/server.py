@@ -81,6 +81,8 @@ class Server:
                 name, _, value = entry.partition(b"=")
                 first.setdefault(name, value)
             self.warm = spawning.warm_handler(self.argv[0], self.path, first)
+            if self.warm is not None:
+                self.warm.set_argv(self.argv)
         self._title_prefix = "tcpserver: %s:%d " % (local_ip, local_port)
         self._setproctitle = _title_setter()
         self._wake_r = self._wake_w = -1

@@ -264,6 +264,17 @@ class WarmHandler:
         self.unbuffered = bool(os.environb.get(b"PYTHONUNBUFFERED"))
         self.stdio = _stdio_for_children(self.unbuffered)
         self.environ_block = EnvironBlock.make()
+        self._argv = self._sys_argv = self._title = None
+
+    def set_argv(self, argv: list[bytes]) -> None:
+        """In the server: the program's argv, so that sys.argv and the process title every
+        child gets are made once here (os.fsdecode in a child copies some 30 pages)."""
+        self._argv = argv
+        self._sys_argv, self._title = self._argv_and_title(argv)
+
+    def _argv_and_title(self, argv: list[bytes]) -> tuple[list[str], str]:
+        return ([os.fsdecode(self.script)] + [os.fsdecode(a) for a in argv[1:]],
+                os.fsdecode(b" ".join([self.interpreter, self.script, *argv[1:]])))
 
     def fill_environ(self, entries: list[bytes]) -> None:
         """In the server, just before forking the child that will get ENTRIES: write them
@@ -287,10 +298,12 @@ class WarmHandler:
             _replace_environ(env, self.environ_block, entries)
             if self.coerced_ctype is not None:
                 os.environb[b"LC_CTYPE"] = self.coerced_ctype
-            sys.argv = [os.fsdecode(self.script)] + [os.fsdecode(a) for a in argv[1:]]
+            if argv is self._argv:
+                sys.argv, title = self._sys_argv, self._title
+            else:
+                sys.argv, title = self._argv_and_title(argv)
             if self.setproctitle is not None:
-                self.setproctitle(os.fsdecode(b" ".join([self.interpreter, self.script,
-                                                         *argv[1:]])))
+                self.setproctitle(title)
             unbuffered = bool(env.get(b"PYTHONUNBUFFERED"))
             if self.stdio is not None and unbuffered == self.unbuffered:
                 _install_stdio(*self.stdio)
@@ -473,7 +486,14 @@ def _stdio_for_children(unbuffered: bool):
             os.close(original)
 
 
+_stdio_kept = None                 # the server's streams, set aside in a warm child
+
+
 def _install_stdio(stdin, stdout, stderr) -> None:
+    """Kept, the server's streams are not freed in the child (freeing writes to their pages)."""
+    global _stdio_kept
+    _stdio_kept = (sys.stdin, sys.stdout, sys.stderr, sys.__stdin__, sys.__stdout__,
+                   sys.__stderr__)
     sys.stdin = sys.__stdin__ = stdin
     sys.stdout = sys.__stdout__ = stdout
     sys.stderr = sys.__stderr__ = stderr
