@@ -4,6 +4,7 @@ program is started (spec/qmail.md §2.10.6, §3)."""
 import os
 import re
 import smtplib
+import subprocess
 
 import pytest
 
@@ -39,7 +40,7 @@ def send(home, tmp_path, env=None) -> int:
     return int(re.fullmatch(rb"ok \d+ qp (\d+)", reply).group(1))
 
 
-@pytest.mark.parametrize("way", ["forked", "bin/qmail-queue", "QMAILQUEUE"])
+@pytest.mark.parametrize("way", ["in-process", "bin/qmail-queue", "QMAILQUEUE"])
 def test_queued_byte_for_byte(home, tmp_path, way):
     env = {}
     if way == "bin/qmail-queue":               # not our script by realpath: it is exec'd
@@ -60,6 +61,32 @@ def test_queued_byte_for_byte(home, tmp_path, way):
     assert todo == b"u%d\0p%d\0Fjoe@x.org\0Ta@example.org\0Tb@example.org\0" % (
         os.getuid(), int(head.group(1)))
     assert (home / "queue" / "mess" / str(n % SPLIT) / str(n)).exists()
+    assert os.listdir(home / "queue" / "pid") == []
+
+
+SESSION = (b"HELO client.test\r\nMAIL FROM:<joe@x.org>\r\nRCPT TO:<a@example.org>\r\nDATA\r\n"
+           b"Subject: own\r\n\r\nbody\r\n.\r\nQUIT\r\n")
+
+
+def test_in_process_queue_as_root_gives_the_files_to_the_queue_owner(home):
+    """qmail-smtpd as root writes the queue in its own process, which stays root: the new
+    files get the queue's owner and mode 0644 whatever the umask, as from the setuid C
+    qmail-queue; the real uid is recorded."""
+    if os.getuid() != 0:
+        pytest.skip("needs root")
+    nobody = 65534
+    for path in [home / "queue", *(home / "queue").rglob("*")]:
+        os.lchown(path, nobody, nobody)
+    r = subprocess.run([support.ours("qmail-smtpd")], input=SESSION, capture_output=True,
+                       env={"QMAILHOME": str(home), "TCPREMOTEIP": "127.0.0.1",
+                            "TCPLOCALHOST": "mx.local"}, umask=0o077, timeout=60)
+    assert re.search(rb"\r\n250 ok \d+ qp \d+\r\n",
+                     r.stdout), r.stdout
+    [(n, (mess, todo))] = visible_messages(home).items()
+    assert RECEIVED.match(mess).group(2) == b"by uid 0" and todo.startswith(b"u0\0")
+    for path in (f"mess/{n % SPLIT}/{n}", f"intd/{n}", f"todo/{n}"):
+        st = os.stat(home / "queue" / path)
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (nobody, nobody, 0o644), path
     assert os.listdir(home / "queue" / "pid") == []
 
 
