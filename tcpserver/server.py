@@ -5,9 +5,16 @@ Accepts TCP connections on HOST:PORT and runs PROGRAM for each, with the socket 
 (spec/ucspi-tcp.md §1). fd 1: the port with -1, then /dev/null. fd 2: the log (§1.12).
 Environment: passed on with the TCP variables (§1.7); UID and GID read for -U; PATH finds
 PROGRAM; DNSCACHEIP for -h/-p and names. TCPSERVER_NO_WARM=1: always exec the program, never
-the warm-handler path (spawn.py). Exit: 0 on SIGTERM, 100 usage, 111 fatal start-up error.
+the warm-handler path (spawn.py). TCPSERVER_FAST_SPAWN=1: with -v too, start an exec'd program
+with posix_spawn (below). Exit: 0 on SIGTERM, 100 usage, 111 fatal start-up error.
 
 Where each per-connection step runs (spec §1.6 puts them all in a forked child):
+- with -v, an exec'd program is started as by the C: the server does what it can (below), then
+  a forked child writes the `pid` and `ok` lines and execs (spawn.Execer), so that nothing the
+  program writes to fd 2 can come before them; the rest applies without -v, or with
+  TCPSERVER_FAST_SPAWN=1 in tcpserver's environment (about twice the connections per second
+  with an exec'd program, but under load a program that writes to fd 2 at once often does so
+  before its `ok` line, since posix_spawn gives the pid only once the program runs);
 - no lookups needed (-H -R -l NAME): the server does the banner, local address, rules and
   environment itself and starts the program with posix_spawnp (spawn.Spawner, from a spawner
   thread while other clients wait, so the GIL-free exec overlaps the next accept as the C's
@@ -21,8 +28,8 @@ Where each per-connection step runs (spec §1.6 puts them all in a forked child)
   without exec (lookups included, in that child). The server then imports no `threading`
   (its at-fork handler would run in every child).
 The log lines are the same either way; only the moment some of them are written differs:
-with posix_spawn, -v's `pid`/`ok` follow the exec (see run()), and with lookup threads the
-`pid` line comes after the lookups, with the `ok` line, rather than before them.
+with lookup threads the `pid` line comes after the lookups, with the `ok` line, rather than
+before them.
 """
 import _signal
 import _thread
@@ -65,7 +72,7 @@ class Server:
         self.log = o.verbosity >= 1
         self.verbose = o.verbosity >= 2
         self.template = Template(environ)
-        self.path = next((e[5:] for e in environ if e.startswith(b"PATH=")), None)
+        self.path = first_value(environ, b"PATH")
         self.argv = list(o.program)
         self.local_port = b"%d" % local_port
         self.fixed_local_ip = None if local_ip == "0.0.0.0" else local_ip.encode()
@@ -98,14 +105,23 @@ class Server:
         self.skipped = False                  # reap() left a zombie for the threads
         self.jobs = None
         self.spawner = None
+        # With -v an exec'd program is started as the C starts it: a forked child writes its
+        # `pid` and `ok` lines, then execs, so nothing the program writes to fd 2 comes before
+        # them (posix_spawn gives the pid only once the program runs: under load a quarter of
+        # the programs that log at once did). Without -v nothing is logged first: posix_spawn.
+        # TCPSERVER_FAST_SPAWN=1 chooses posix_spawn with -v too.
+        self.log_first = (self.verbose and self.warm is None and
+                          first_value(environ, b"TCPSERVER_FAST_SPAWN") in (None, b"", b"0"))
+        self.execer = spawning.Execer.make(self.argv, self.path) if self.log_first else None
         if (self.fast or self.lookups) and bool(self.argv[0]) and self.warm is None \
-                and SPAWNER_THREADS:
+                and SPAWNER_THREADS and not self.log_first:
             try:
                 self.spawner = spawning.Spawner(self.argv)
             except (OSError, AttributeError, ImportError):
                 pass               # no ctypes or no glibc: os.posix_spawnp from the loop
         # Lookups (PTR, -p, IDENT) for an exec'd program: a lookup thread per connection in
         # progress does §1.6 steps 2-8, then spawns the program itself (no fork of the server).
+        # With -v (no spawner) a forked child does it all, as in the C.
         self.threaded = self.lookups and self.spawner is not None
         self.lookup_jobs = SimpleQueue()
         self.idle_lookups = 0                 # lookup threads waiting for a job (under lock)
@@ -122,7 +138,7 @@ class Server:
             candidate_keys(b"", None, None)
         if self.threaded or (self.spawner is not None and self.fast):
             import threading  # noqa: F401  for _thread_start(), not in warm servers
-        if self.warm is not None or not self.fast:
+        if self.warm is not None or not self.fast or self.log_first:
             import gc              # forked children: keep the collector off the shared pages
             gc.collect()
             gc.freeze()
@@ -131,13 +147,10 @@ class Server:
 
     def run(self) -> None:
         if self.spawner is not None and self.fast:
-            # With -v the `pid`/`ok` lines of a program started by posix_spawn are written
-            # once it has returned, i.e. after the exec: a program that writes to fd 2 at once
-            # can come first (the C child logs before its exec). A lone client is spawned by
-            # the loop itself (`direct` below), which keeps that rare; under load the threads
-            # overlap the execs (the loop alone reaches about 0.7x the C rate at 8-32 clients
-            # with -v, the threads the C rate). Our own handlers (warm), denials and drops are
-            # logged by a forked child first, in the C order.
+            # (Only without -v, or with TCPSERVER_FAST_SPAWN=1.) A lone client is spawned by the
+            # loop itself (`direct` below); under load the threads overlap the execs (the loop
+            # alone reaches about 0.7x the C rate at 8-32 clients, the threads the C rate).
+            # Our own handlers (warm), denials and drops are handled by a forked child.
             sys.setswitchinterval(0.001)     # a spawner thread gets the GIL soon after exec
             self.jobs = SimpleQueue()
             for _ in range(SPAWNER_THREADS):
@@ -368,7 +381,8 @@ class Server:
                 return
             if self.fast:
                 outcome = self.prepare(fd, ip, port)
-                if type(outcome) is Verdict and not outcome.deny and self.warm is None:
+                if type(outcome) is Verdict and not outcome.deny and self.warm is None \
+                        and not self.log_first:
                     if self.spawner is not None:
                         with self.lock:
                             self.in_flight += 1
@@ -392,6 +406,9 @@ class Server:
                 ready = self.warm_environment(outcome)
                 if ready[1] is not None:
                     self.warm.fill_environ(ready[0])
+            elif self.execer is not None and type(outcome) is Verdict and not outcome.deny:
+                ready = (self.entries(outcome), None)
+                self.execer.block.fill(ready[0])
             with self.lock:
                 self._started(self.fork_child(fd, ip, port, outcome, ready))
         finally:
@@ -550,10 +567,19 @@ class Server:
         entries, env = ready or self.warm_environment(outcome)
         if env is not None:
             self.warm.become(self.argv, entries, env)   # returns only if it cannot
-        err = spawning.pathexec(self.argv, entries, self.path)
+        if self.execer is not None:
+            err = self.execer.exec(entries)
+        else:
+            err = spawning.pathexec(self.argv, entries, self.path)
         if self.log:
             write2(drop_line(b"unable to run %s: %s" % (self.argv[0], djb_error(err).encode())))
         return EXIT_DROP
+
+
+def first_value(environ: list[bytes], name: bytes) -> bytes | None:
+    """The value of NAME's first entry in ENVIRON (NAME=value entries), or None."""
+    prefix = name + b"="
+    return next((e[len(prefix):] for e in environ if e.startswith(prefix)), None)
 
 
 def _remote_info(ip: bytes, port: bytes, local_ip: bytes, local_port: bytes,

@@ -141,6 +141,55 @@ def _execve(path: bytes, argv: list[bytes], envp: list[bytes]) -> OSError:
     return _raw_execve(path, argv, envp)
 
 
+class Execer:
+    """pathexec for a child the server forks only to log and exec (-v), prepared in the
+    server: argv and the PATH candidates as C data, the environment written by the server
+    into an EnvironBlock before the fork. The child then touches almost nothing of the
+    server's (each page it writes is copied) before execve(2), tried along tcpserver's PATH
+    as djb's pathexec_run does."""
+
+    @classmethod
+    def make(cls, argv: list[bytes], path: bytes | None):
+        block = EnvironBlock.make()
+        if block is None or not argv:
+            return None
+        return cls(argv, path, block)
+
+    def __init__(self, argv: list[bytes], path: bytes | None, block: "EnvironBlock") -> None:
+        import ctypes
+        self.block = block
+        libc = ctypes.CDLL(None, use_errno=True)
+        self._execve = libc.execve
+        self._execve.argtypes = (ctypes.c_char_p, ctypes.c_void_p, ctypes.c_void_p)
+        self._get_errno = ctypes.get_errno
+        self._argv = (ctypes.c_char_p * (len(argv) + 1))(*argv, None)
+        self._argv_address = ctypes.addressof(self._argv)
+        file = argv[0]
+        if b"/" in file:
+            self.candidates = [file]
+        else:
+            self.candidates = [(entry or b".") + b"/" + file for entry in
+                               (b"/bin:/usr/bin" if path is None else path).split(b":")]
+
+    def exec(self, entries: list[bytes]) -> OSError:
+        """In the child: execve along PATH with ENTRIES; the error when none succeeded."""
+        block = self.block
+        if block.holds is not entries:
+            block.fill(entries)
+        if block.holds is None:
+            return OSError(errno.E2BIG, os.strerror(errno.E2BIG))
+        saved = None
+        for candidate in self.candidates:
+            self._execve(candidate, self._argv_address, block.base)
+            number = self._get_errno()
+            if number != errno.ENOENT:
+                saved = number
+                if number not in (errno.EACCES, errno.EPERM, errno.EISDIR):
+                    break
+        number = saved or number
+        return OSError(number, os.strerror(number))
+
+
 def _mapping(envp: list[bytes]) -> dict[bytes, bytes] | None:
     env = {}
     for entry in envp:

@@ -1,6 +1,7 @@
 """Our tcpserver with real processes on 127.0.0.x: the -c limit under load, dropping
 privileges, SIGTERM with open connections, silent clients and slow lookups, no zombies or
 descriptor leaks (spec/ucspi-tcp.md §1)."""
+import contextlib
 import os
 import pwd
 import re
@@ -252,6 +253,42 @@ def test_slow_dns_delays_only_its_own_connection(tmp_path):
     assert results[5][0] == b"slow.example\n" and results[5][1] >= 1.4
 
 
+@pytest.mark.parametrize("lookups", [False, True])
+def test_program_stderr_comes_after_its_ok_line(tmp_path, lookups):
+    """With -v the C child logs `pid` and `ok`, then execs: a program that writes to fd 2 at
+    once never comes before its own `ok` line, under concurrent load too."""
+    if lookups and os.geteuid() != 0:
+        pytest.skip("the fake DNS server binds port 53 (root)")
+    env = dict(os.environ, DNSCACHEIP="127.0.0.1")
+    with contextlib.ExitStack() as stack:
+        if lookups:
+            dns = stack.enter_context(fakes.FakeDns())
+            dns.ptr("127.0.0.1", "client.example.").a("client.example.", "127.0.0.1")
+        server = stack.enter_context(run_tcpserver(
+            ["-v", "-c20", "-R", "-l0", *(["-h", "-p"] if lookups else ["-H"])],
+            ["sh", "-c", 'echo "program $$" >&2'], env=env, log=tmp_path / "log"))
+
+        def client(n):
+            for _ in range(6):
+                talk(server.port, "127.0.0.1")
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        log = wait_for(server, "tcpserver: end ", 72)
+    order = {}
+    for line in log.splitlines():
+        m = re.match(r"(?:tcpserver: (ok)|(program)) (\d+)", line)
+        if m:
+            order.setdefault(int(m.group(3)), []).append(m.group(1) or m.group(2))
+    assert len(order) == 72
+    assert all(kinds == ["ok", "program"] for kinds in order.values()), order
+    if lookups:
+        assert "client.example" in log
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0, reason="the fake identd binds port 113 (root)")
 def test_ident_timeout(tmp_path):
@@ -263,13 +300,16 @@ def test_ident_timeout(tmp_path):
             assert 0.9 < time.monotonic() - start < 5
 
 
-def test_log_lines_stay_in_order_under_load(tmp_path):
-    # programs start from spawner threads; each child's lines must still come pid, ok, end
+@pytest.mark.parametrize("fast_spawn", ["", "1"])
+def test_log_lines_stay_in_order_under_load(tmp_path, fast_spawn):
+    # programs start from forked children, or with TCPSERVER_FAST_SPAWN=1 from spawner
+    # threads; each child's lines must still come pid, ok, end
     rules = tmp_path / "r.cdb"
     subprocess.run([ours("tcprules"), str(rules), str(tmp_path / "r.tmp")],
                    input=b"127.0.0.3:deny\n", check=True)
+    env = dict(os.environ, TCPSERVER_FAST_SPAWN=fast_spawn)
     with run_tcpserver(["-v", "-c10", "-H", "-R", "-l0", "-x", str(rules)], ["true"],
-                       log=tmp_path / "log") as server:
+                       env=env, log=tmp_path / "log") as server:
         def client(n):
             for k in range(8):
                 talk(server.port, f"127.0.0.{(n + k) % 4 + 1}")
