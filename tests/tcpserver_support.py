@@ -5,6 +5,7 @@ import os
 import re
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -71,3 +72,12 @@ def wait_for_server_log(server, pattern: str, count: int = 1, timeout: float = 1
         if text.count(pattern) >= count or time.monotonic() > deadline:
             return text
         time.sleep(0.01)
+
+
+def in_threads(count: int, target) -> None:
+    """TARGET(n) for n in range(COUNT), each in a thread of its own; all joined (60 s each)."""
+    threads = [threading.Thread(target=target, args=(n,)) for n in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from support import ours, run_tcpserver, stop
-from tcpserver_support import talk
+from tcpserver_support import in_threads, talk
 from tcpserver_support import wait_for_server_log as wait_for
 
 
@@ -48,11 +48,7 @@ def test_limit_under_concurrent_load_quietly(tmp_path):
             for _ in range(3):
                 results.append(talk(server.port, f"127.0.0.{n % 5 + 1}"))
 
-        threads = [threading.Thread(target=client, args=(n,)) for n in range(10)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        in_threads(10, client)
         assert results == [b"ok\n"] * 30
         deadline = time.monotonic() + 5
         while children(server.proc.pid) and time.monotonic() < deadline:
@@ -272,11 +268,7 @@ def test_program_stderr_comes_after_its_ok_line(tmp_path, lookups):
             for _ in range(6):
                 talk(server.port, "127.0.0.1")
 
-        threads = [threading.Thread(target=client, args=(n,)) for n in range(12)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        in_threads(12, client)
         log = wait_for(server, "tcpserver: end ", 72)
     order = {}
     for line in log.splitlines():
@@ -314,11 +306,7 @@ def test_log_lines_stay_in_order_under_load(tmp_path, fast_spawn):
             for k in range(8):
                 talk(server.port, f"127.0.0.{(n + k) % 4 + 1}")
 
-        threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        in_threads(8, client)
         log = wait_for(server, "tcpserver: end ", 64)
     lines = log.splitlines()
     seen = {}
@@ -343,11 +331,7 @@ def test_missing_program_under_concurrent_load(tmp_path):
             for _ in range(5):
                 assert talk(server.port, f"127.0.0.{n + 1}") == b""
 
-        threads = [threading.Thread(target=client, args=(n,)) for n in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        in_threads(6, client)
         log = wait_for(server, "unable to run", 30)
     assert log.count("unable to run no-such-program-here: file does not exist\n") == 30
     assert "Traceback" not in log and "Exception" not in log

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from support import ours, run_tcpserver
-from tcpserver_support import talk
+from tcpserver_support import in_threads, talk
 from tcpserver_support import wait_for_server_log as wait_for
 
 fakes = pytest.importorskip("fakes")
@@ -48,11 +48,7 @@ def test_lookups_under_concurrent_load(tmp_path):
                     source = (n + k) % 4 + 1
                     outputs.setdefault(source, []).append(talk(server.port, f"127.0.0.{source}"))
 
-            threads = [threading.Thread(target=client, args=(n,)) for n in range(6)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(60)
+            in_threads(6, client)
             log = wait_for(server, "tcpserver: end ", 36)
     for source, got in outputs.items():
         want = b"" if source == 3 else b"%s 127.0.0.%d\n" % (names[source].encode(), source)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from support import ours, stop
+from tcpserver_support import in_threads
 
 
 @contextlib.contextmanager
@@ -149,7 +150,6 @@ def test_warm_after_lookups_in_the_forked_child(tmp_path):
 
 
 def test_warm_sessions_under_the_limit(tmp_path):
-    import threading
     home = tmp_path / "qmail"
     (home / "control").mkdir(parents=True)
     (home / "control" / "me").write_text("mail.example.com\n")
@@ -163,11 +163,7 @@ def test_warm_sessions_under_the_limit(tmp_path):
         def client(n):
             results.append(talk(port, f"127.0.0.{n % 5 + 1}", session))
 
-        threads = [threading.Thread(target=client, args=(n,)) for n in range(12)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        in_threads(12, client)
         text = wait_ends(log, 12)
     assert results == [expected] * 12
     counts = [int(c) for c in re.findall(rb"status: (\d+)/3", text)]
