@@ -37,18 +37,30 @@ def execve(path: bytes, argv: list[bytes], envp: list[bytes]) -> OSError:
             return e
         except ValueError:
             pass
-    from tcpserver.spawn import _raw_execve
-    return _raw_execve(path, argv, envp)
+    return raw_execve(path, argv, envp)
 
 
-def pathexec_run(file: bytes, argv: list[bytes], envp: list[bytes]) -> OSError:
-    """djb's pathexec_run: FILE along $PATH (default /bin:/usr/bin, empty entry = `.`),
-    past ENOENT, EACCES, EPERM and EISDIR; the error to report when nothing ran."""
+def raw_execve(path: bytes, argv: list[bytes], envp: list[bytes]) -> OSError:
+    """execve(2) with raw argv/envp arrays, for what os.execve refuses (empty argv[0], an
+    `=value` entry, a duplicate name)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    c_argv = (ctypes.c_char_p * (len(argv) + 1))(*argv, None)
+    c_envp = (ctypes.c_char_p * (len(envp) + 1))(*envp, None)
+    libc.execve(path, c_argv, c_envp)
+    number = ctypes.get_errno()
+    return OSError(number, os.strerror(number))
+
+
+def pathexec_run(file: bytes, argv: list[bytes], envp: list[bytes],
+                 path: bytes | None = None) -> OSError:
+    """djb's pathexec_run: FILE along PATH (default: $PATH, else /bin:/usr/bin; an empty
+    entry is `.`), past ENOENT, EACCES, EPERM and EISDIR; the error to report when nothing
+    ran. tcpserver passes its own PATH, read when it started."""
     if b"/" in file:
         return execve(file, argv, envp)
-    path = os.environb.get(b"PATH")
     if path is None:
-        path = b"/bin:/usr/bin"
+        path = os.environb.get(b"PATH", b"/bin:/usr/bin")
     import errno
     saved = err = None
     for entry in path.split(b":"):

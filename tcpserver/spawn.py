@@ -26,6 +26,7 @@ import signal
 import sys
 
 from tcpserver import environ as _environ
+from tcpserver.argv0 import pathexec_run
 
 DEFAULT_SIGNALS = (int(signal.SIGPIPE), int(signal.SIGXFSZ), int(signal.SIGCHLD),
                    int(signal.SIGTERM))
@@ -114,31 +115,7 @@ def socket_to_stdio(fd: int) -> None:
 
 def pathexec(argv: list[bytes], envp: list[bytes], path: bytes | None) -> OSError:
     """djb's pathexec_run; returns the error when no exec succeeded. PATH is tcpserver's own."""
-    file = argv[0]
-    if b"/" in file:
-        return _execve(file, argv, envp)
-    if path is None:
-        path = b"/bin:/usr/bin"
-    saved = None
-    for entry in path.split(b":"):
-        err = _execve((entry or b".") + b"/" + file, argv, envp)
-        if err.errno != errno.ENOENT:
-            saved = err
-            if err.errno not in (errno.EACCES, errno.EPERM, errno.EISDIR):
-                return err
-    return saved or err
-
-
-def _execve(path: bytes, argv: list[bytes], envp: list[bytes]) -> OSError:
-    env = _mapping(envp)
-    if env is not None and argv and argv[0]:
-        try:
-            os.execve(path, argv, env)
-        except OSError as e:
-            return e
-        except ValueError:
-            pass
-    return _raw_execve(path, argv, envp)
+    return pathexec_run(argv[0], argv, envp, b"/bin:/usr/bin" if path is None else path)
 
 
 class Execer:
@@ -188,28 +165,6 @@ class Execer:
                     break
         number = saved or number
         return OSError(number, os.strerror(number))
-
-
-def _mapping(envp: list[bytes]) -> dict[bytes, bytes] | None:
-    env = {}
-    for entry in envp:
-        name, equals, value = entry.partition(b"=")
-        if not equals or not name or name in env:
-            return None
-        env[name] = value
-    return env
-
-
-def _raw_execve(path: bytes, argv: list[bytes], envp: list[bytes]) -> OSError:
-    """execve(2) with raw argv/envp arrays, for what os.execve refuses (empty argv[0], an
-    `=value` entry, a duplicate name)."""
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    c_argv = (ctypes.c_char_p * (len(argv) + 1))(*argv, None)
-    c_envp = (ctypes.c_char_p * (len(envp) + 1))(*envp, None)
-    libc.execve(path, c_argv, c_envp)
-    number = ctypes.get_errno()
-    return OSError(number, os.strerror(number))
 
 
 # ---------------------------------------------------------------- the warm-handler path
