@@ -3,7 +3,9 @@
     LineBuffer: bytes in, whole lines (LF included) out, nothing past the last LF consumed.
     parse_command(line) -> (verb in lower case, argument)
     scan_ulong(arg) -> (value, digits used): djb's scan_ulong, wrapping modulo 2**64.
+    CommandSession: the effects loop both cores are built on.
 """
+from collections import deque
 
 
 class Value:
@@ -106,3 +108,52 @@ def scan_ulong(arg: bytes) -> tuple[int, int]:
     while n < len(arg) and 48 <= arg[n] <= 57:
         n += 1
     return (int(arg[:n]) % ULONG if n else 0), n
+
+
+class CommandSession:
+    """What qmail-popup's and qmail-pop3d's cores share: queued effects, one command line
+    taken at a time and only when the driver asks for effects, the end of the session.
+
+    A subclass sets EXIT (its status on end of input or a timeout), fills `_commands`
+    (verb: handler(arg)) and `_unknown`, and may override `_taken(line)`."""
+
+    EXIT = 0
+
+    def __init__(self, first) -> None:
+        self._input = LineBuffer()
+        self._pending = deque([first])
+        self._done = False
+        self._commands: dict = {}
+
+    def receive_data(self, data: bytes) -> None:
+        """Bytes from the client; b"" means end of input."""
+        self._input.feed(data)
+
+    def timed_out(self) -> None:
+        self._finish(Hangup(self.EXIT))
+
+    def effects(self):
+        while True:
+            while self._pending:
+                yield self._pending.popleft()
+            if self._done:
+                return
+            line = self._input.next_line()
+            if line is None:
+                if self._input.eof:
+                    self._finish(Hangup(self.EXIT))
+                    continue
+                return
+            verb, arg = parse_command(line)
+            self._taken(line)
+            self._commands.get(verb, self._unknown)(arg)
+
+    def _taken(self, line: bytearray) -> None:
+        """LINE has been parsed (qmail-popup wipes it: it may hold a password)."""
+
+    def _unknown(self, arg) -> None:
+        raise NotImplementedError
+
+    def _finish(self, effect) -> None:
+        self._done = True
+        self._pending.append(effect)

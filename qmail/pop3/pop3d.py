@@ -8,10 +8,9 @@ RETR/TOP emit SendMessage; the driver opens the file and either reports open_fai
 writes OK followed by stuffing.blast() of the file. Lines are taken from the input one at a
 time, only when the driver asks for effects, so replies stay in command order.
 """
-from collections import deque
-from collections.abc import Iterator, Sequence
-from qmail.pop3.commands import (ULONG, Hangup, LineBuffer, Reply, Value, parse_command,
-                                 scan_ulong)
+from collections.abc import Sequence
+
+from qmail.pop3.commands import ULONG, CommandSession, Hangup, Reply, Value, scan_ulong
 
 # spec/qmail.md §6.1, §6.2 (qmail-pop3d.c's err() texts)
 OK = b"+OK \r\n"
@@ -44,15 +43,15 @@ class Commit(Value):
 Effect = Reply | SendMessage | Commit | Hangup
 
 
-class Pop3Connection:
+class Pop3Connection(CommandSession):
+    EXIT = 0
+
     def __init__(self, sizes: Sequence[int], uids: Sequence[bytes]) -> None:
+        super().__init__(Reply(OK))                    # answers the PASS (§6.1 item 6)
         self._sizes = list(sizes)
         self._uids = list(uids)
         self._deleted = [False] * len(self._sizes)
         self._last = 0
-        self._input = LineBuffer()
-        self._pending: deque[Effect] = deque([Reply(OK)])     # answers the PASS (§6.1 item 6)
-        self._done = False
         self._commands = {      # verb: handler            spec/qmail.md §6.2
             b"quit": self._quit, b"stat": self._stat, b"list": self._list,
             b"uidl": self._uidl, b"dele": self._dele, b"retr": self._top,
@@ -61,13 +60,6 @@ class Pop3Connection:
         }
 
     # -- input ----------------------------------------------------------------------------
-    def receive_data(self, data: bytes) -> None:
-        """Bytes from the client; b"" means end of input."""
-        self._input.feed(data)
-
-    def timed_out(self) -> None:
-        self._finish(Hangup(0))
-
     def open_failed(self) -> None:
         """The file of the last SendMessage could not be opened."""
         self._pending.append(Reply(ERR_NOSUCH))
@@ -81,27 +73,7 @@ class Pop3Connection:
     def wants_input(self) -> bool:
         return not self._done and not self._pending
 
-    # -- output ---------------------------------------------------------------------------
-    def effects(self) -> Iterator[Effect]:
-        while True:
-            while self._pending:
-                yield self._pending.popleft()
-            if self._done:
-                return
-            line = self._input.next_line()
-            if line is None:
-                if self._input.eof:
-                    self._finish(Hangup(0))
-                    continue
-                return
-            verb, arg = parse_command(line)
-            self._commands.get(verb, self._unimplemented)(arg)
-
     # -- commands -------------------------------------------------------------------------
-    def _finish(self, effect: Effect) -> None:
-        self._done = True
-        self._pending.append(effect)
-
     def _reply(self, data: bytes) -> None:
         self._pending.append(Reply(data))
 
@@ -175,5 +147,5 @@ class Pop3Connection:
     def _noop(self, arg: bytes) -> None:
         self._reply(OK)
 
-    def _unimplemented(self, arg: bytes) -> None:
+    def _unknown(self, arg: bytes) -> None:
         self._reply(ERR_UNIMPL)

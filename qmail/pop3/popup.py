@@ -7,9 +7,7 @@ AUTHORIZATION --QUIT--> "+OK ", Hangup(1).  AUTHORIZATION --EOF/timeout--> Hangu
 Lines are taken from the input one at a time, only when the driver asks for effects, so
 input after the PASS/APOP line stays unconsumed (`trailing_data`, §4.4 item 6).
 """
-from collections import deque
-from collections.abc import Iterator
-from qmail.pop3.commands import Hangup, LineBuffer, Reply, Value, parse_command
+from qmail.pop3.commands import CommandSession, Hangup, Reply, Value
 
 # spec/qmail.md §4.3 (and qmail-popup.c's err() texts, §4.4)
 OK = b"+OK \r\n"
@@ -40,27 +38,20 @@ class Authenticate(Value):
 Effect = Reply | Authenticate | Hangup
 
 
-class PopupConnection:
+class PopupConnection(CommandSession):
+    EXIT = 1                   # qmail-popup always exits 1 (§4.4)
+
     def __init__(self, hostname: bytes, pid: int, now: int) -> None:
         # "<PID.TIME@HOSTNAME>": the APOP timestamp (§4.2); the hostname is a C string.
         self.stamp = b"<%d.%d@%s>" % (pid, now, hostname.split(b"\0")[0])
-        self._input = LineBuffer()
-        self._pending: deque[Effect] = deque([Reply(b"+OK " + self.stamp + b"\r\n")])
+        super().__init__(Reply(b"+OK " + self.stamp + b"\r\n"))
         self._user: bytes | None = None
-        self._done = False
         self._commands = {      # verb: handler          spec/qmail.md §4.3
             b"user": self._user_cmd, b"pass": self._pass, b"apop": self._apop,
             b"quit": self._quit, b"noop": self._noop,
         }
 
     # -- input ----------------------------------------------------------------------------
-    def receive_data(self, data: bytes) -> None:
-        """Bytes from the client; b"" means end of input."""
-        self._input.feed(data)
-
-    def timed_out(self) -> None:
-        self._finish(Hangup(1))
-
     def subprogram_done(self, crashed: bool, exitcode: int) -> None:
         """The subprogram ended (§4.4 item 4); qmail-popup then always exits 1."""
         if crashed:
@@ -77,27 +68,9 @@ class PopupConnection:
     def wipe(self) -> None:
         self._input.wipe()
 
-    # -- output ---------------------------------------------------------------------------
-    def effects(self) -> Iterator[Effect]:
-        while True:
-            while self._pending:
-                yield self._pending.popleft()
-            if self._done:
-                return
-            line = self._input.next_line()
-            if line is None:
-                if self._input.eof:
-                    self._finish(Hangup(1))
-                    continue
-                return
-            verb, arg = parse_command(line)
-            line[:] = bytes(len(line))
-            self._commands.get(verb, self._unknown)(arg)
-
     # -- commands -------------------------------------------------------------------------
-    def _finish(self, effect: Effect) -> None:
-        self._done = True
-        self._pending.append(effect)
+    def _taken(self, line: bytearray) -> None:
+        line[:] = bytes(len(line))         # it may hold the password
 
     def _user_cmd(self, arg: bytes) -> None:
         if not arg:
