@@ -139,6 +139,7 @@ class Execer:
         self._execve = libc.execve
         self._execve.argtypes = (ctypes.c_char_p, ctypes.c_void_p, ctypes.c_void_p)
         self._get_errno = ctypes.get_errno
+        self.argv, self.path = list(argv), path
         self._argv = (ctypes.c_char_p * (len(argv) + 1))(*argv, None)
         self._argv_address = ctypes.addressof(self._argv)
         file = argv[0]
@@ -153,8 +154,8 @@ class Execer:
         block = self.block
         if block.holds is not entries:
             block.fill(entries)
-        if block.holds is None:
-            return OSError(errno.E2BIG, os.strerror(errno.E2BIG))
+        if block.holds is None:                     # more than the block holds
+            return pathexec(self.argv, entries, self.path)
         saved = None
         for candidate in self.candidates:
             self._execve(candidate, self._argv_address, block.base)

@@ -337,3 +337,13 @@ def test_missing_program_under_concurrent_load(tmp_path):
     assert "Traceback" not in log and "Exception" not in log
     assert set(log.splitlines()) == {"tcpserver: warning: dropping connection, unable to run"
                                      " no-such-program-here: file does not exist"}
+
+
+def test_verbose_exec_with_an_environment_bigger_than_the_block(tmp_path):
+    """-v: the forked child execs through spawn.Execer's environment block (64 kB); a larger
+    environment takes the plain pathexec path, with the same result."""
+    env = dict(os.environ, BIG="x" * 70000)
+    with run_tcpserver(["-v", "-H", "-R", "-l0"], ["sh", "-c", 'echo "${#BIG} $TCPREMOTEIP"'],
+                       env=env, log=tmp_path / "log") as server:
+        assert talk(server.port) == b"70000 127.0.0.1\n"
+        assert talk(server.port) == b"70000 127.0.0.1\n"
