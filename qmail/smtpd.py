@@ -12,11 +12,12 @@ Exit: 0 after QUIT; 1 on end of input, timeouts, I/O errors, bare LF, 421 condit
 
 The queue program (§2.10.6) is $QMAILQUEUE if set, else bin/qmail-queue, else (CONTRACT.md)
 our own qmail-queue from this installation; the program's fds are 0 = message, 1 = envelope,
-6 = error text. When the program is our own qmail-queue, its code runs without exec: in this
-process (LocalQueue) when this process may write the queue itself (the direct way of
-docs/queue.md), else in a forked child, which hands the message to qmail-queued. Our
-qmail-queue is not setuid, so the exec'd script would make the same choice with the same uid;
-what differs is only the pid in the queue's Received line and `qp` (this process's).
+6 = error text. When the program is our own qmail-queue, it runs without exec, the way it would
+choose itself (docs/queue.md): in this process (LocalQueue) when this process may write the
+queue; else this process hands the pipes to qmail-queued, as qmail-queue would; with no daemon
+to take them, a forked qmail-queue reports the failure. Our qmail-queue is not setuid, so the
+exec'd script would make the same choice with the same uid; what differs is only the pid in
+the queue's Received line and `qp` (this process's).
 
 main() reads everything at call time and returns the exit status, so a warm server may import
 this module once and call main() in a forked child per connection (prepare() pre-imports what
@@ -223,9 +224,11 @@ class QueueRunner:
         self.flagerr = False
         self._local: LocalQueue | None = None
         self._queue_dir: tuple | None = None   # (fd, owner) once looked at; fd -1: forks
+        self._queued = None                    # the connection to qmail-queued, if used
 
     def start(self) -> int | None:
-        """qmail_open(): the child's pid, or None when a pipe or the fork failed."""
+        """qmail_open(): the queue program's pid (this process's when it writes the queue or
+        hands the message to qmail-queued itself), or None when a pipe or the fork failed."""
         self.flagerr = False
         self._buf.clear()
         self._local = None
@@ -245,7 +248,13 @@ class QueueRunner:
             self._close_all([msg_r, self._msg])
             return None
         err_w = -1                     # our own qmail-queue never writes fd 6: no pipe for it
-        if not ours:
+        if ours:
+            self._queued = _hand_to_queued(msg_r, env_r)
+            if self._queued is not None:
+                self._close_all([msg_r, env_r])
+                self.pid = os.getpid()
+                return self.pid
+        else:
             try:
                 self._err, err_w = os.pipe()
             except OSError:
@@ -316,17 +325,33 @@ class QueueRunner:
             errtext += chunk[:ERRTEXT_MAX - len(errtext)]
         self._close_all([self._err])
         self._msg = self._env = self._err = -1
+        if self._queued is not None:
+            return self._queued_status(), b"", self.flagerr
         try:
             _, wstatus = os.waitpid(self.pid, 0)
         except OSError:
             wstatus = None
         return wstatus, bytes(errtext), self.flagerr
 
+    def _queued_status(self) -> int:
+        """qmail-queued's one-byte answer as a wait status (no answer: qmail-queue's 81)."""
+        sock, self._queued = self._queued, None
+        try:
+            answer = sock.recv(1)
+        except OSError:
+            answer = b""
+        finally:
+            sock.close()
+        return (answer[0] if answer else 81) << 8
+
     def abort(self) -> None:
         """The session ended in DATA: the program sees EOF and no envelope, and discards."""
         if self._local is not None:
             self._local.abort()
             self._local = None
+        if self._queued is not None:
+            self._queued.close()
+            self._queued = None
         self._close_all([self._msg, self._env, self._err])
         self._msg = self._env = self._err = -1
 
@@ -450,6 +475,23 @@ def _spawn_queue(program: bytes, msg_r: int, env_r: int, err_w: int) -> int:
     if pid == 0:
         os._exit(120)
     return pid
+
+
+def _hand_to_queued(msg_r: int, env_r: int):
+    """Our qmail-queue's other way (docs/queue.md), without the qmail-queue process: pass the
+    read ends of the message and envelope pipes to qmail-queued; the connection, whose
+    one-byte answer is the exit status, or None (no daemon: the forked qmail-queue then
+    reports what the C would)."""
+    import socket
+    from qmail.queue import SOCKET
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(SOCKET)
+        socket.send_fds(sock, [b"Q"], [msg_r, env_r])
+    except OSError:
+        sock.close()
+        return None
+    return sock
 
 
 def _fork_queue(msg_r: int, env_r: int, parent_fds) -> int:

@@ -1,10 +1,12 @@
 """qmail-smtpd through the real qmail-queue (qmail/queue.py) on a scratch $QMAILHOME laid out by
 qmail-install: what the client sent is in the queue byte for byte, whichever way the queue
 program is started (spec/qmail.md §2.10.6, §3)."""
+import contextlib
 import os
 import re
 import smtplib
 import subprocess
+import time
 
 import pytest
 
@@ -88,6 +90,57 @@ def test_in_process_queue_as_root_gives_the_files_to_the_queue_owner(home):
         st = os.stat(home / "queue" / path)
         assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (nobody, nobody, 0o644), path
     assert os.listdir(home / "queue" / "pid") == []
+
+
+NOBODY = 65534
+
+
+@contextlib.contextmanager
+def running_queued(home):
+    """qmail-queued as root, the queue's owner here, on HOME."""
+    proc = subprocess.Popen([support.ours("qmail-queued")], env={**os.environ,
+                            "QMAILHOME": str(home)}, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while not (home / "queued" / "socket").exists():
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        yield proc
+    finally:
+        support.stop(proc)
+
+
+@pytest.mark.parametrize("daemon", [True, False])
+def test_unprivileged_qmail_smtpd_hands_the_message_to_qmail_queued(home, tmp_path, daemon):
+    """qmail-smtpd as nobody cannot write the queue: it passes the message and envelope pipes
+    to qmail-queued itself, with no qmail-queue process (qp is its own pid; the daemon takes
+    uid and pid from the socket). Without the daemon: 451, as qmail-queue's exit 63 says."""
+    if os.getuid() != 0:
+        pytest.skip("needs root: qmail-smtpd runs as nobody")
+    environ = {"PATH": os.environ["PATH"], "QMAILHOME": str(home)}
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(support.reachable_by(NOBODY, NOBODY))
+        if daemon:
+            stack.enter_context(running_queued(home))
+        server = stack.enter_context(support.run_tcpserver(
+            ["-v", "-u", str(NOBODY), "-g", str(NOBODY), *OPTIONS],
+            [support.ours("qmail-smtpd")], env=environ, log=tmp_path / "tcpserver.log"))
+        with smtplib.SMTP("127.0.0.1", server.port, local_hostname="client.test",
+                          timeout=30) as client:
+            client.mail("joe@x.org")
+            client.rcpt("a@example.org")
+            code, reply = client.data(b"Subject: q\r\n\r\nbody\r\n")
+        pid = int(re.search(r"tcpserver: pid (\d+) ", server.log_text()).group(1))
+    if not daemon:
+        assert (code, reply) == (451, b"qq trouble creating files in queue (#4.3.0)")
+        assert visible_messages(home) == {}
+        return
+    assert code == 250 and int(re.fullmatch(rb"ok \d+ qp (\d+)", reply).group(1)) == pid
+    [(n, (mess, todo))] = visible_messages(home).items()
+    head = RECEIVED.match(mess)
+    assert (int(head.group(1)), head.group(2)) == (pid, b"by uid %d" % NOBODY)
+    assert todo == b"u%d\0p%d\0Fjoe@x.org\0Ta@example.org\0" % (NOBODY, pid)
 
 
 def test_queue_refusal_reaches_the_client(home, tmp_path):
