@@ -479,14 +479,33 @@ def run(home: str, crash: _Crash) -> int:
 
 def via_daemon(path: str) -> int:
     """Hand fds 0 and 1 to qmail-queued; its one-byte answer is our exit status."""
+    sock = hand_to_daemon(path, 0, 1)
+    return EXIT_PID if sock is None else daemon_answer(sock)
+
+
+def hand_to_daemon(path: str, message: int, envelope: int):
+    """Connect to qmail-queued at PATH and pass it the fds MESSAGE and ENVELOPE (read ends);
+    the connection, or None when the daemon cannot be reached."""
     import socket
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.connect(path)
-            socket.send_fds(sock, [b"Q"], [0, 1])
-            answer = sock.recv(1)
+        sock.connect(path)
+        socket.send_fds(sock, [b"Q"], [message, envelope])
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
+def daemon_answer(sock) -> int:
+    """qmail-queued's one-byte answer on SOCK (closed after): the exit status; 81 when the
+    connection ends without one, 63 when it fails."""
+    try:
+        answer = sock.recv(1)
     except OSError:
         return EXIT_PID
+    finally:
+        sock.close()
     return answer[0] if answer else EXIT_BUG
 
 

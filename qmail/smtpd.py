@@ -249,7 +249,9 @@ class QueueRunner:
             return None
         err_w = -1                     # our own qmail-queue never writes fd 6: no pipe for it
         if ours:
-            self._queued = _hand_to_queued(msg_r, env_r)
+            # our qmail-queue's way when it may not write the queue, without its process
+            import qmail.queue
+            self._queued = qmail.queue.hand_to_daemon(qmail.queue.SOCKET, msg_r, env_r)
             if self._queued is not None:
                 self._close_all([msg_r, env_r])
                 self.pid = os.getpid()
@@ -274,8 +276,8 @@ class QueueRunner:
 
     def _writable_queue(self) -> tuple:
         """(fd of queue/, owner for new files) when this process may write the queue itself,
-        else (-1, None): then our qmail-queue runs forked, through qmail-queued (docs/queue.md).
-        Looked at once per session."""
+        else (-1, None): then the message goes to qmail-queued (docs/queue.md). Looked at once
+        per session."""
         if self._queue_dir is None:
             self._queue_dir = (-1, None)
             try:
@@ -326,23 +328,14 @@ class QueueRunner:
         self._close_all([self._err])
         self._msg = self._env = self._err = -1
         if self._queued is not None:
-            return self._queued_status(), b"", self.flagerr
+            import qmail.queue
+            sock, self._queued = self._queued, None
+            return qmail.queue.daemon_answer(sock) << 8, b"", self.flagerr
         try:
             _, wstatus = os.waitpid(self.pid, 0)
         except OSError:
             wstatus = None
         return wstatus, bytes(errtext), self.flagerr
-
-    def _queued_status(self) -> int:
-        """qmail-queued's one-byte answer as a wait status (no answer: qmail-queue's 81)."""
-        sock, self._queued = self._queued, None
-        try:
-            answer = sock.recv(1)
-        except OSError:
-            answer = b""
-        finally:
-            sock.close()
-        return (answer[0] if answer else 81) << 8
 
     def abort(self) -> None:
         """The session ended in DATA: the program sees EOF and no envelope, and discards."""
@@ -475,23 +468,6 @@ def _spawn_queue(program: bytes, msg_r: int, env_r: int, err_w: int) -> int:
     if pid == 0:
         os._exit(120)
     return pid
-
-
-def _hand_to_queued(msg_r: int, env_r: int):
-    """Our qmail-queue's other way (docs/queue.md), without the qmail-queue process: pass the
-    read ends of the message and envelope pipes to qmail-queued; the connection, whose
-    one-byte answer is the exit status, or None (no daemon: the forked qmail-queue then
-    reports what the C would)."""
-    import socket
-    from qmail.queue import SOCKET
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.connect(SOCKET)
-        socket.send_fds(sock, [b"Q"], [msg_r, env_r])
-    except OSError:
-        sock.close()
-        return None
-    return sock
 
 
 def _fork_queue(msg_r: int, env_r: int, parent_fds) -> int:
