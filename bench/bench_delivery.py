@@ -83,15 +83,22 @@ def deliver(home: Path, joe: Path, env: dict, count: int) -> float:
             time.sleep(0.01)
         return time.perf_counter() - started
     finally:
-        proc.terminate()
         try:
-            proc.wait(20)
+            stop(proc)
         finally:
-            try:
-                os.killpg(proc.pid, 9)
-            except ProcessLookupError:
-                pass
             log.close()
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM PROC, wait for it, then SIGKILL what is left of its session."""
+    proc.terminate()
+    try:
+        proc.wait(20)
+    finally:
+        try:
+            os.killpg(proc.pid, 9)
+        except ProcessLookupError:
+            pass
 
 
 def smtp_in(count: int, clients: int = 4) -> float:
@@ -135,16 +142,11 @@ def smtp_in(count: int, clients: int = 4) -> float:
                 time.sleep(0.01)
             return time.perf_counter() - started
         finally:
-            for proc in (server, send):
-                proc.terminate()
-                try:
-                    proc.wait(20)
-                finally:
-                    try:
-                        os.killpg(proc.pid, 9)
-                    except ProcessLookupError:
-                        pass
-            log.close()
+            try:
+                stop(server)
+                stop(send)
+            finally:
+                log.close()
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
